@@ -1,0 +1,112 @@
+"""Read a run trace into pandas DataFrames.
+
+Works on finished traces and on traces whose writer was killed: such a file
+is still flagged "open for writing" by HDF5, so it is reopened in SWMR-read
+mode, and every table is cut to the row count committed at the last flush.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from cosim.errors import TraceFormatError
+from cosim.trace.schema import SCHEMA_VERSION, TABLES
+
+
+def _open(path: Path) -> h5py.File:
+    if not path.is_file():
+        raise TraceFormatError(f"{path}: no such trace file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as first:
+        try:
+            # A killed writer leaves the SWMR "open for write" flag set.
+            return h5py.File(path, "r", swmr=True)
+        except OSError:
+            raise TraceFormatError(f"{path}: not a readable HDF5 trace ({first})") from None
+
+
+def _decode(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "O" or values.dtype.kind == "S":
+        return np.array(
+            [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values], dtype=object
+        )
+    return values
+
+
+@dataclass
+class RunTrace:
+    """An opened trace: root attributes, resolved config and tables as DataFrames."""
+
+    path: Path
+    attrs: dict[str, Any]
+    tables: dict[str, pd.DataFrame]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved scenario config (plain dict)."""
+        return json.loads(self.attrs.get("resolved_config_json", "{}"))
+
+    @property
+    def status(self) -> str:
+        """'completed', 'running' (writer killed or still going), 'failed' or 'interrupted'."""
+        return str(self.attrs.get("status", "unknown"))
+
+    def __getitem__(self, table: str) -> pd.DataFrame:
+        return self.tables[table]
+
+
+def read_trace(path: str | os.PathLike[str], tables: list[str] | None = None) -> RunTrace:
+    """Read ``path`` (all tables, or just ``tables``).
+
+    Raises:
+        TraceFormatError: not an HDF5 file, not a cosim trace, or a newer
+            major schema version than this reader knows.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        if "schema_version" not in attrs or "_committed" not in f:
+            raise TraceFormatError(f"{path}: HDF5 file is not a cosim trace")
+        major = str(attrs["schema_version"]).split(".")[0]
+        if major != SCHEMA_VERSION.split(".")[0]:
+            raise TraceFormatError(
+                f"{path}: trace schema {attrs['schema_version']} is not readable by this "
+                f"cosim (schema {SCHEMA_VERSION})"
+            )
+        names = json.loads(f["_committed"].attrs["tables"])
+        committed = dict(zip(names, (int(n) for n in f["_committed"][()]), strict=True))
+        out: dict[str, pd.DataFrame] = {}
+        for table in tables or list(TABLES):
+            if table not in TABLES:
+                known = ", ".join(TABLES)
+                raise TraceFormatError(f"unknown trace table {table!r}; tables: {known}")
+            n = committed.get(table, 0)
+            group = f.get(table)
+            data = {}
+            for column in TABLES[table]:
+                if group is None or column.name not in group:
+                    raise TraceFormatError(f"{path}: missing dataset /{table}/{column.name}")
+                data[column.name] = _decode(group[column.name][:n])
+            out[table] = pd.DataFrame(data)
+    return RunTrace(path=path, attrs=attrs, tables=out)
+
+
+def dataset_units(path: str | os.PathLike[str]) -> dict[str, str]:
+    """``{"/table/column": units}`` for every dataset (for docs and checks)."""
+    units: dict[str, str] = {}
+    with _open(Path(path)) as f:
+        def visit(name: str, obj: Any) -> None:
+            if isinstance(obj, h5py.Dataset):
+                units["/" + name] = str(obj.attrs.get("units", ""))
+
+        f.visititems(visit)
+    return units

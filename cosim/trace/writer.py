@@ -1,0 +1,242 @@
+"""Append-only, crash-safe HDF5 trace writer.
+
+Crash safety: the file is opened with the latest HDF5 format and switched to
+SWMR (single-writer/multiple-reader) mode once every table exists; SWMR orders
+metadata writes so the file stays readable after a SIGKILL at any moment. Each
+table's columns are appended separately, so a kill between two column writes
+could leave ragged columns; the writer therefore stores the committed row
+count of every table in ``/_committed`` at each :meth:`TraceWriter.flush`, and
+readers cut every table to it. Rows appended after the last flush are lost,
+rows before it never are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from cosim import __version__
+from cosim.errors import CosimError, OutputError
+from cosim.trace.schema import SCHEMA_VERSION, TABLES, Column
+
+CHUNK_ROWS = 4096
+_STR = h5py.string_dtype(encoding="utf-8")
+
+
+def utc_now_iso() -> str:
+    """Current UTC wall-clock time, ISO-8601 with seconds."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _h5_dtype(column: Column) -> Any:
+    return _STR if column.dtype == "str" else np.dtype(column.dtype)
+
+
+def _is_scalar(values: Any) -> bool:
+    return isinstance(values, (str, bytes)) or np.ndim(values) == 0
+
+
+def _as_column(column: Column, values: Any, n: int, table: str) -> np.ndarray:
+    if _is_scalar(values):
+        values = [values] * n
+    if column.dtype == "str":
+        array = np.asarray([str(v) for v in values], dtype=object)
+    else:
+        array = np.asarray(values, dtype=np.dtype(column.dtype))
+    if array.shape != (n,):
+        raise ValueError(f"trace table '{table}' column '{column.name}': {array.shape} != ({n},)")
+    return array
+
+
+class TraceWriter:
+    """Write one run's HDF5 trace (schema in :mod:`cosim.trace.schema`).
+
+    Usage::
+
+        with TraceWriter(path, scenario_yaml=text, resolved_config=cfg, seed=7) as trace:
+            trace.append("events", {"time_s": [0.0], "client": [0], ...})
+            trace.flush()          # at least once per round
+
+    Args:
+        path: output file. Its directory must exist and be writable.
+        overwrite: replace an existing file; otherwise an existing file is an error.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        scenario_yaml: str,
+        resolved_config: Mapping[str, Any],
+        seed: int,
+        command: str,
+        scenario_path: str = "",
+        overrides: Sequence[str] = (),
+        overwrite: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        check_writable(self.path, overwrite=overwrite)
+        try:
+            self._file = h5py.File(self.path, "w", libver="latest")
+        except OSError as exc:
+            raise OutputError(f"{self.path}: cannot create trace file: {exc}") from None
+        self._rows = dict.fromkeys(TABLES, 0)
+        self._closed = False
+        try:
+            f = self._file
+            for table, columns in TABLES.items():
+                group = f.create_group(table)
+                for column in columns:
+                    ds = group.create_dataset(
+                        column.name,
+                        shape=(0,),
+                        maxshape=(None,),
+                        chunks=(CHUNK_ROWS,),
+                        dtype=_h5_dtype(column),
+                        compression="gzip",
+                        compression_opts=4,
+                        shuffle=column.dtype != "str",
+                    )
+                    ds.attrs["units"] = column.unit
+                    ds.attrs["description"] = column.description
+            committed = f.create_dataset("_committed", data=np.zeros(len(TABLES), dtype="i8"))
+            committed.attrs["units"] = "rows"
+            committed.attrs["tables"] = json.dumps(list(TABLES))
+            committed.attrs["description"] = "rows of each table durable at the last flush"
+            f.attrs.update(
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "cosim_version": __version__,
+                    "scenario_yaml": scenario_yaml,
+                    "scenario_path": scenario_path,
+                    "overrides_json": json.dumps(list(overrides)),
+                    "resolved_config_json": json.dumps(resolved_config, sort_keys=True),
+                    "seed": int(seed),
+                    "command": command,
+                    "status": "running",
+                    "start_wall_time": utc_now_iso(),
+                    "end_wall_time": "",
+                }
+            )
+            f.flush()
+            f.swmr_mode = True
+        except BaseException:
+            self._file.close()
+            self.path.unlink(missing_ok=True)
+            raise
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            status = "completed"
+        elif exc_type is KeyboardInterrupt:
+            status = "interrupted"
+        else:
+            status = "failed"
+        self.close(status=status)
+
+    def rows(self, table: str) -> int:
+        """Rows appended so far to ``table``."""
+        return self._rows[table]
+
+    def append(self, table: str, rows: Mapping[str, Any]) -> None:
+        """Append rows given column-wise; every schema column must be present.
+
+        Raises:
+            ValueError: unknown table/column, missing column or ragged lengths
+                (a programming error, not user input).
+        """
+        if table not in TABLES:
+            raise ValueError(f"unknown trace table {table!r}; tables: {', '.join(TABLES)}")
+        columns = TABLES[table]
+        names = {c.name for c in columns}
+        extra = set(rows) - names
+        missing = names - set(rows)
+        if extra or missing:
+            raise ValueError(
+                f"trace table '{table}': unknown columns {sorted(extra)}, missing {sorted(missing)}"
+            )
+        n = max((len(v) for v in rows.values() if not _is_scalar(v)), default=1)
+        if n == 0:
+            return
+        arrays = [_as_column(c, rows[c.name], n, table) for c in columns]
+        start = self._rows[table]
+        group = self._file[table]
+        try:
+            for column, array in zip(columns, arrays, strict=True):
+                ds = group[column.name]
+                ds.resize((start + n,))
+                ds[start:] = array
+        except OSError as exc:
+            raise _io_error(self.path, exc) from None
+        self._rows[table] = start + n
+
+    def flush(self) -> None:
+        """Make every appended row durable (call at least once per round)."""
+        try:
+            for table in TABLES:
+                for name in self._file[table]:
+                    self._file[table][name].flush()
+            self._file.flush()
+            committed = self._file["_committed"]
+            committed[:] = np.array([self._rows[t] for t in TABLES], dtype="i8")
+            committed.flush()
+            self._file.flush()
+        except OSError as exc:
+            raise _io_error(self.path, exc) from None
+
+    def close(self, status: str = "completed") -> None:
+        """Flush, then record ``status`` and the end wall time. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.flush()
+        finally:
+            self._file.close()
+        # Attributes cannot change in SWMR mode; reopen briefly in plain mode.
+        try:
+            with h5py.File(self.path, "r+") as f:
+                f.attrs["status"] = status
+                f.attrs["end_wall_time"] = utc_now_iso()
+        except OSError as exc:
+            raise _io_error(self.path, exc) from None
+
+
+def _io_error(path: Path, exc: OSError) -> CosimError:
+    text = str(exc)
+    if getattr(exc, "errno", None) == errno.ENOSPC or "No space" in text:
+        return OutputError(
+            f"{path}: disk full while writing the trace; data up to the last flush is intact"
+        )
+    return OutputError(f"{path}: cannot write trace: {text}")
+
+
+def check_writable(path: Path, *, overwrite: bool = True) -> None:
+    """Fail early, before any work, if ``path`` cannot be created.
+
+    Raises:
+        OutputError: the directory is missing or not writable, the path is a
+            directory, or it exists and ``overwrite`` is false.
+    """
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise OutputError(f"{path}: output path is a directory")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path}: exists (pass --overwrite to replace it)")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot create output directory {parent}: {exc}") from None
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise OutputError(f"{path}: output location is not writable")
