@@ -1,0 +1,354 @@
+"""Configuration of the wireless model (``wireless:`` section of a scenario).
+
+Frozen dataclasses mapped from YAML by :mod:`cosim.config.mapping`. Every field
+has a default, so ``WirelessConfig()`` is a valid 20 MHz, 3.5 GHz UMa cell with
+time-correlated Rayleigh fading, Shannon link abstraction and a
+proportional-fair OFDMA scheduler. Per-client geometry (distance, speed) is not
+here: it comes from the scenario's ``clients:`` list.
+
+Validation (``__post_init__``) raises :class:`cosim.errors.ConfigFieldError`
+naming the field, its value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cosim.config.checks import (
+    check_int_range,
+    check_non_negative,
+    check_positive,
+    check_range,
+)
+from cosim.errors import ConfigFieldError
+
+SPEED_OF_LIGHT_MPS = 299_792_458.0
+
+
+# --------------------------------------------------------------------------- path loss
+@dataclass(frozen=True)
+class FreeSpacePathLoss:
+    """Friis free-space loss ``20 log10(4 π d f_c / c)`` [dB]."""
+
+    model: Literal["free_space"] = "free_space"
+
+
+@dataclass(frozen=True)
+class LogDistancePathLoss:
+    """``PL(d) = PL(d0) + 10 n log10(d / d0)`` [dB].
+
+    ``reference_loss_db`` is PL(d0); ``None`` takes free-space loss at d0
+    (which then needs ``carrier_hz``).
+    """
+
+    model: Literal["log_distance"] = "log_distance"
+    exponent: float = 3.5
+    reference_distance_m: float = 1.0
+    reference_loss_db: float | None = None
+
+    def __post_init__(self) -> None:
+        check_range("exponent", self.exponent, 1.0, 8.0)
+        check_positive("reference_distance_m", self.reference_distance_m)
+        if self.reference_loss_db is not None:
+            check_range("reference_loss_db", self.reference_loss_db, 0.0, 200.0)
+
+
+@dataclass(frozen=True)
+class UMaPathLoss:
+    """3GPP TR 38.901 urban macro (Table 7.4.1-1); LOS state fixed or drawn (Table 7.4.2-1)."""
+
+    model: Literal["uma"] = "uma"
+    los: Literal["auto", "los", "nlos"] = "auto"
+    bs_height_m: float = 25.0
+    ut_height_m: float = 1.5
+
+    def __post_init__(self) -> None:
+        _check_heights(self.bs_height_m, self.ut_height_m, ut_max=22.5)
+
+
+@dataclass(frozen=True)
+class UMiPathLoss:
+    """3GPP TR 38.901 urban micro street canyon (Table 7.4.1-1)."""
+
+    model: Literal["umi"] = "umi"
+    los: Literal["auto", "los", "nlos"] = "auto"
+    bs_height_m: float = 10.0
+    ut_height_m: float = 1.5
+
+    def __post_init__(self) -> None:
+        _check_heights(self.bs_height_m, self.ut_height_m, ut_max=22.5)
+
+
+@dataclass(frozen=True)
+class RMaPathLoss:
+    """3GPP TR 38.901 rural macro (Table 7.4.1-1)."""
+
+    model: Literal["rma"] = "rma"
+    los: Literal["auto", "los", "nlos"] = "auto"
+    bs_height_m: float = 35.0
+    ut_height_m: float = 1.5
+    building_height_m: float = 5.0
+    street_width_m: float = 20.0
+
+    def __post_init__(self) -> None:
+        _check_heights(self.bs_height_m, self.ut_height_m, ut_max=10.0)
+        check_range("building_height_m", self.building_height_m, 5.0, 50.0)
+        check_range("street_width_m", self.street_width_m, 5.0, 50.0)
+
+
+def _check_heights(bs: float, ut: float, ut_max: float) -> None:
+    check_range("bs_height_m", bs, 1.0, 150.0)
+    check_range("ut_height_m", ut, 1.0, ut_max)
+
+
+PathLossConfig = FreeSpacePathLoss | LogDistancePathLoss | UMaPathLoss | UMiPathLoss | RMaPathLoss
+
+
+# --------------------------------------------------------------------------- fading
+@dataclass(frozen=True)
+class FadingConfig:
+    """Small-scale fading: amplitude distribution and its evolution in time.
+
+    ``distribution``: ``rayleigh``; ``rician`` with K factor ``k_db``;
+    ``nakagami`` with shape ``m`` (>= 0.5); ``none`` (unit gain).
+    ``correlation``: ``block`` (i.i.d. per block of ``block_s``, default one
+    slot), ``jakes`` (Clarke/Jakes sum of ``num_sinusoids`` sinusoids) or
+    ``ar1`` (Gauss-Markov, ρ = J0(2π f_d Δt)). The maximum Doppler f_d [Hz] is
+    ``doppler_hz`` if set, else each client's ``speed · carrier_hz / c``.
+    ``subbands`` splits the resource blocks into that many independently faded
+    frequency blocks (1 = frequency-flat).
+    """
+
+    distribution: Literal["rayleigh", "rician", "nakagami", "none"] = "rayleigh"
+    k_db: float = 6.0
+    m: float = 2.0
+    correlation: Literal["block", "jakes", "ar1"] = "jakes"
+    block_s: float | None = None
+    num_sinusoids: int = 16
+    doppler_hz: float | None = None
+    subbands: int = 1
+
+    def __post_init__(self) -> None:
+        check_range("k_db", self.k_db, -40.0, 40.0)
+        check_range("m", self.m, 0.5, 100.0)
+        if self.block_s is not None:
+            check_positive("block_s", self.block_s)
+        check_int_range("num_sinusoids", self.num_sinusoids, 4, 256)
+        if self.doppler_hz is not None:
+            check_non_negative("doppler_hz", self.doppler_hz)
+        check_int_range("subbands", self.subbands, 1)
+
+
+# --------------------------------------------------------------------------- link
+@dataclass(frozen=True)
+class ShannonLink:
+    """Rate per RB ``B_rb · min(log2(1 + γ / Γ), η_max)`` [bit/s], Γ = 10^(snr_gap_db/10).
+
+    ``bler`` is a fixed transport-block error probability (0: error-free).
+    """
+
+    model: Literal["shannon"] = "shannon"
+    snr_gap_db: float = 0.0
+    max_spectral_efficiency: float = 7.4063
+    bler: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_range("snr_gap_db", self.snr_gap_db, 0.0, 30.0)
+        check_positive("max_spectral_efficiency", self.max_spectral_efficiency)
+        check_range("bler", self.bler, 0.0, 1.0, high_inclusive=False)
+
+
+@dataclass(frozen=True)
+class CqiTableLink:
+    """TS 38.214 CQI table 1 efficiencies; highest CQI whose BLER at the current SNR <= target.
+
+    BLER curve per CQI: ``1 / (1 + 9 exp(s (γ_dB − γ10_cqi)))``, 10 % at the
+    CQI's threshold γ10 and slope ``bler_slope_per_db`` = s [1/dB].
+    """
+
+    model: Literal["cqi_table"] = "cqi_table"
+    target_bler: float = 0.1
+    bler_slope_per_db: float = 2.0
+
+    def __post_init__(self) -> None:
+        check_range("target_bler", self.target_bler, 1e-6, 0.5)
+        check_range("bler_slope_per_db", self.bler_slope_per_db, 0.1, 20.0)
+
+
+LinkConfig = ShannonLink | CqiTableLink
+
+
+# --------------------------------------------------------------------------- MAC, packets
+@dataclass(frozen=True)
+class MacConfig:
+    """Slot timing, resource grid and scheduler.
+
+    ``access``: ``ofdma`` (RBs shared among clients each slot) or ``tdma``
+    (one client per slot gets every RB). Scheduler metrics per RB:
+    round_robin = longest-unserved first; proportional_fair = r / T with
+    ``T ← (1 − pf_beta) T + pf_beta · r_served`` per slot; max_rate = r.
+    """
+
+    slot_s: float = 1e-3
+    num_rbs: int = 100
+    rb_bandwidth_hz: float = 180e3
+    access: Literal["ofdma", "tdma"] = "ofdma"
+    scheduler: Literal["round_robin", "proportional_fair", "max_rate"] = "proportional_fair"
+    pf_beta: float = 0.01
+
+    def __post_init__(self) -> None:
+        check_positive("slot_s", self.slot_s)
+        check_int_range("num_rbs", self.num_rbs, 1)
+        check_positive("rb_bandwidth_hz", self.rb_bandwidth_hz)
+        check_range("pf_beta", self.pf_beta, 0.0, 1.0, low_inclusive=False)
+
+
+@dataclass(frozen=True)
+class PacketConfig:
+    """Segmentation and retransmissions.
+
+    Payloads are cut into ``mtu_bytes`` packets. A failed transport block is
+    retransmitted on the same RBs ``harq_rtt_slots`` later (synchronous,
+    non-adaptive HARQ), at most ``harq_max_tx`` transmissions in all; after that
+    its bytes are lost, or re-queued ahead of new data when
+    ``arq_on_harq_failure``. ``harq_combining``: ``chase`` sums the SNRs of the
+    attempts, ``none`` decodes each attempt alone.
+    """
+
+    mtu_bytes: int = 1500
+    harq_rtt_slots: int = 8
+    harq_max_tx: int = 4
+    arq_on_harq_failure: bool = True
+    harq_combining: Literal["chase", "none"] = "chase"
+
+    def __post_init__(self) -> None:
+        check_int_range("mtu_bytes", self.mtu_bytes, 1)
+        check_int_range("harq_rtt_slots", self.harq_rtt_slots, 1, 1024)
+        check_int_range("harq_max_tx", self.harq_max_tx, 1, 64)
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    """Traffic of a wireless-only run (``cosim wireless``).
+
+    Every client sends ``payload_bytes`` each ``period_s`` (one round), or keeps
+    its buffer full when ``full_buffer``. The run lasts ``rounds`` periods, or
+    ``duration_s`` when set. A transfer still running ``deadline_s`` after its
+    start is cut off (``None``: no deadline).
+    """
+
+    payload_bytes: int = 100_000
+    period_s: float = 1.0
+    full_buffer: bool = False
+    rounds: int = 10
+    duration_s: float | None = None
+    deadline_s: float | None = None
+
+    def __post_init__(self) -> None:
+        check_int_range("payload_bytes", self.payload_bytes, 1)
+        check_positive("period_s", self.period_s)
+        check_int_range("rounds", self.rounds, 1)
+        if self.duration_s is not None:
+            check_positive("duration_s", self.duration_s)
+        if self.deadline_s is not None:
+            check_positive("deadline_s", self.deadline_s)
+
+
+# --------------------------------------------------------------------------- top level
+@dataclass(frozen=True)
+class WirelessConfig:
+    """One base station and its clients' links.
+
+    SNR per RB [dB] = tx power [dBm] − path loss − shadowing + fading gain
+    − (noise PSD [dBm/Hz] + noise figure + 10 log10 bandwidth_hz): transmit
+    power is spread evenly over the channel bandwidth, so the SNR does not
+    depend on how many RBs a client gets. Uplink noise uses
+    ``noise_figure_db`` (base station), downlink ``ue_noise_figure_db``.
+    Clients without a configured distance are placed uniformly over the
+    annulus ``[min_distance_m, cell_radius_m]``.
+    """
+
+    carrier_hz: float | None = 3.5e9
+    bandwidth_hz: float = 20e6
+    noise_psd_dbm_per_hz: float = -174.0
+    noise_figure_db: float = 5.0
+    ue_noise_figure_db: float = 9.0
+    uplink_tx_power_dbm: float = 23.0
+    downlink_tx_power_dbm: float = 46.0
+    min_distance_m: float = 10.0
+    cell_radius_m: float = 500.0
+    path_loss: PathLossConfig = field(default_factory=UMaPathLoss)
+    shadowing_std_db: float | None = None
+    fading: FadingConfig = field(default_factory=FadingConfig)
+    link: LinkConfig = field(default_factory=ShannonLink)
+    mac: MacConfig = field(default_factory=MacConfig)
+    packets: PacketConfig = field(default_factory=PacketConfig)
+    downlink: Literal["broadcast", "unicast"] = "broadcast"
+    traffic: TrafficConfig = field(default_factory=TrafficConfig)
+    channel_sample_every_slots: int = 10
+
+    def __post_init__(self) -> None:
+        if self.carrier_hz is not None:
+            check_range("carrier_hz", self.carrier_hz, 1e8, 1e11)
+        check_positive("bandwidth_hz", self.bandwidth_hz)
+        check_range("noise_psd_dbm_per_hz", self.noise_psd_dbm_per_hz, -250.0, -100.0)
+        check_range("noise_figure_db", self.noise_figure_db, 0.0, 30.0)
+        check_range("ue_noise_figure_db", self.ue_noise_figure_db, 0.0, 30.0)
+        check_range("uplink_tx_power_dbm", self.uplink_tx_power_dbm, -50.0, 60.0)
+        check_range("downlink_tx_power_dbm", self.downlink_tx_power_dbm, -50.0, 80.0)
+        check_positive("min_distance_m", self.min_distance_m)
+        check_positive("cell_radius_m", self.cell_radius_m)
+        if self.cell_radius_m < self.min_distance_m:
+            raise ConfigFieldError(
+                "cell_radius_m",
+                f"must be >= min_distance_m ({self.min_distance_m}), got {self.cell_radius_m!r}",
+            )
+        if self.shadowing_std_db is not None:
+            check_range("shadowing_std_db", self.shadowing_std_db, 0.0, 30.0)
+        check_int_range("channel_sample_every_slots", self.channel_sample_every_slots, 1)
+        used = self.mac.num_rbs * self.mac.rb_bandwidth_hz
+        if used > self.bandwidth_hz * (1 + 1e-9):
+            raise ConfigFieldError(
+                "mac.num_rbs",
+                f"{self.mac.num_rbs} RBs x {self.mac.rb_bandwidth_hz:g} Hz = {used:g} Hz "
+                f"exceeds bandwidth_hz {self.bandwidth_hz:g}",
+            )
+        if self.fading.subbands > self.mac.num_rbs:
+            raise ConfigFieldError(
+                "fading.subbands",
+                f"must be <= mac.num_rbs ({self.mac.num_rbs}), got {self.fading.subbands}",
+            )
+        if self.carrier_hz is None:
+            self._check_carrier_free()
+
+    def _check_carrier_free(self) -> None:
+        """Without a carrier, Doppler and carrier-dependent path loss are undefined."""
+        fd = self.fading
+        if fd.distribution != "none" and fd.correlation != "block" and fd.doppler_hz is None:
+            raise ConfigFieldError(
+                "carrier_hz",
+                f"is needed to turn client speed into Doppler for fading.correlation="
+                f"{fd.correlation!r}; set carrier_hz or fading.doppler_hz",
+            )
+        pl = self.path_loss
+        needs = not (isinstance(pl, LogDistancePathLoss) and pl.reference_loss_db is not None)
+        if needs:
+            raise ConfigFieldError(
+                "carrier_hz",
+                f"is needed by path_loss.model={pl.model!r} "
+                "(only log_distance with reference_loss_db works without it)",
+            )
+
+    @property
+    def noise_dbm(self) -> float:
+        """Uplink noise power over ``bandwidth_hz`` [dBm]."""
+        return self.noise_psd_dbm_per_hz + self.noise_figure_db + 10 * math.log10(self.bandwidth_hz)
+
+    @property
+    def ue_noise_dbm(self) -> float:
+        """Downlink (client receiver) noise power over ``bandwidth_hz`` [dBm]."""
+        return (
+            self.noise_psd_dbm_per_hz + self.ue_noise_figure_db + 10 * math.log10(self.bandwidth_hz)
+        )
