@@ -192,7 +192,8 @@ def _build_dataclass(cls: type, value: Any, source: YamlSource, path: Path) -> A
     try:
         return cls(**kwargs)
     except ConfigFieldError as exc:
-        raise source.error((*path, *exc.field.split(".")), exc.message) from None
+        parts = (int(p) if p.isdigit() else p for p in exc.field.split("."))
+        raise source.error((*path, *parts), exc.message) from None
     except (ValueError, TypeError) as exc:
         raise source.error(path, str(exc)) from None
 

@@ -1,0 +1,62 @@
+"""Foundation subcommands: ``cosim validate`` and ``cosim inspect``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cosim.errors import CosimError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``validate`` and ``inspect``."""
+    validate = subparsers.add_parser(
+        "validate", help="check scenario files", description="Validate scenario YAML files."
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", help="scenario YAML files")
+    validate.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a setting by dotted path, e.g. wireless.bandwidth_hz=10e6",
+    )
+    validate.add_argument(
+        "--print", dest="print_format", choices=("yaml", "json"),
+        help="print the resolved config (defaults included)",
+    )
+    validate.set_defaults(handler=run_validate)
+
+    inspect = subparsers.add_parser(
+        "inspect", help="summarise a run trace", description="Print a summary of a run trace."
+    )
+    inspect.add_argument("trace", metavar="RUN.h5")
+    inspect.set_defaults(handler=run_inspect)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """Validate each file; report every failure, one line each."""
+    from cosim.scenario import load_scenario
+
+    failures: list[CosimError] = []
+    for path in args.files:
+        try:
+            loaded = load_scenario(path, args.overrides)
+        except CosimError as exc:
+            failures.append(exc)
+            print(f"cosim: error: {exc}", file=sys.stderr)
+            continue
+        cfg = loaded.config
+        n_clients = len(cfg.expanded_clients())
+        print(f"ok: {path} ({cfg.name}: {n_clients} clients, method {cfg.distillation.method})")
+        if args.print_format == "yaml":
+            print(loaded.resolved_yaml())
+        elif args.print_format == "json":
+            print(loaded.resolved_json())
+    return max((exc.exit_code for exc in failures), default=0)
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    """Print a human summary of a trace."""
+    from cosim.trace.reader import read_trace
+    from cosim.trace.summary import summarize
+
+    print(summarize(read_trace(args.trace)))
+    return 0

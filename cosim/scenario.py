@@ -1,0 +1,220 @@
+"""The scenario: the whole YAML file as one frozen config object.
+
+A scenario has these sections (only ``clients`` is required)::
+
+    name, description, seed
+    clients:       list of client groups (model, data domain, position, device)
+    wireless:      cosim.wireless.config.WirelessConfig
+    data:          cosim.engine.config.DataConfig
+    distillation:  cosim.engine.config.DistillationConfig
+    server:        cosim.sim.config.ServerConfig
+    compute:       cosim.sim.config.ComputeConfig
+    output:        OutputConfig
+
+:func:`load_scenario` reads a file, applies ``--set`` overrides, validates
+everything and reports any problem as ``file:line dotted.path: message``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cosim.config.checks import check_int_range, check_non_negative, check_positive
+from cosim.config.mapping import build, to_plain
+from cosim.config.overrides import apply_overrides
+from cosim.config.yaml_source import YamlSource, load_yaml_text
+from cosim.engine.config import DataConfig, DistillationConfig, EngineClientSpec, ModelSpec
+from cosim.errors import ConfigFieldError, ScenarioError
+from cosim.sim.config import ComputeConfig, ServerConfig
+from cosim.wireless.config import WirelessConfig
+
+
+@dataclass(frozen=True)
+class ClientGroup:
+    """``count`` identical clients.
+
+    Attributes:
+        name: group name; clients are named ``name`` (count 1) or ``name-i``.
+        model: model preset/path and LoRA settings.
+        domain: private data domain (``source/group``); null: a Dirichlet mix.
+        distance_m: distance to the base station [m]; null: drawn uniformly
+            in the cell's annulus (seeded).
+        speed_mps: speed [m/s]; gives the Doppler shift f_d = v·f_c/c.
+        device: compute profile name (``phone``, ``laptop``, ``edge_gpu`` or one
+            defined under ``compute.profiles``).
+    """
+
+    name: str
+    model: ModelSpec = field(default_factory=ModelSpec)
+    count: int = 1
+    domain: str | None = None
+    distance_m: float | None = None
+    speed_mps: float = 0.0
+    device: str = "laptop"
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ConfigFieldError("name", "must be a non-empty string")
+        check_int_range("count", self.count, 1, 100_000)
+        if self.distance_m is not None:
+            check_positive("distance_m", self.distance_m)
+        check_non_negative("speed_mps", self.speed_mps)
+
+
+@dataclass(frozen=True)
+class ClientInstance:
+    """One expanded client (index into every per-client array)."""
+
+    index: int
+    name: str
+    group: ClientGroup
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where and how the run is recorded.
+
+    Attributes:
+        trace_path: HDF5 trace path; ``{name}`` and ``{seed}`` are substituted;
+            relative paths are relative to the current directory.
+        channel_sample_interval_s: decimation of the channel table [s].
+        flush_every_rounds: trace flush cadence (1 = every round).
+        plots: write PNG plots next to the trace at the end of ``cosim run``.
+    """
+
+    trace_path: str = "runs/{name}-seed{seed}.h5"
+    channel_sample_interval_s: float = 0.01
+    flush_every_rounds: int = 1
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.trace_path.strip():
+            raise ConfigFieldError("trace_path", "must be a non-empty path")
+        check_positive("channel_sample_interval_s", self.channel_sample_interval_s)
+        check_int_range("flush_every_rounds", self.flush_every_rounds, 1)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A complete cosim scenario (see the module docstring for the sections)."""
+
+    clients: tuple[ClientGroup, ...]
+    name: str = "scenario"
+    description: str = ""
+    seed: int = 0
+    wireless: WirelessConfig = field(default_factory=WirelessConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    distillation: DistillationConfig = field(default_factory=DistillationConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self) -> None:
+        if not self.clients:
+            raise ConfigFieldError("clients", "must list at least one client group")
+        check_int_range("seed", self.seed, 0, 2**63 - 1)
+        names = [c.name for c in self.clients]
+        for i, group in enumerate(self.clients):
+            if names.count(group.name) > 1:
+                raise ConfigFieldError(f"clients.{i}.name", f"duplicate group name {group.name!r}")
+            if group.domain is not None and group.domain not in self.all_domains():
+                allowed = ", ".join(self.all_domains())
+                raise ConfigFieldError(
+                    f"clients.{i}.domain",
+                    f"must be one of the data domains ({allowed}) or null, got {group.domain!r}",
+                )
+            if group.device not in self.compute.profile_names():
+                allowed = ", ".join(self.compute.profile_names())
+                raise ConfigFieldError(
+                    f"clients.{i}.device", f"must be one of {allowed}, got {group.device!r}"
+                )
+
+    def all_domains(self) -> tuple[str, ...]:
+        """Data domains, including ``user/<stem>`` for each user file."""
+        users = tuple(f"user/{Path(p).stem}" for p in self.data.user_files)
+        return self.data.domains + users
+
+    def expanded_clients(self) -> list[ClientInstance]:
+        """Every client, groups expanded, in index order."""
+        out: list[ClientInstance] = []
+        for group in self.clients:
+            for j in range(group.count):
+                name = group.name if group.count == 1 else f"{group.name}-{j}"
+                out.append(ClientInstance(len(out), name, group))
+        return out
+
+    def engine_clients(self) -> list[EngineClientSpec]:
+        """The engine's view of the clients."""
+        return [
+            EngineClientSpec(name=c.name, model=c.group.model, domain=c.group.domain)
+            for c in self.expanded_clients()
+        ]
+
+    def trace_path(self) -> Path:
+        """The output trace path with ``{name}``/``{seed}`` substituted."""
+        return Path(self.output.trace_path.format(name=self.name, seed=self.seed))
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    """A validated scenario plus what it was made from (stored in the trace)."""
+
+    config: Scenario
+    text: str
+    path: Path | None
+    overrides: tuple[str, ...]
+
+    @property
+    def base_dir(self) -> Path:
+        """Directory that relative paths in the scenario are resolved against."""
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    def resolved_plain(self) -> dict[str, Any]:
+        """The resolved config as plain data (defaults included)."""
+        return to_plain(self.config)
+
+    def resolved_yaml(self) -> str:
+        """The resolved config as YAML text."""
+        return yaml.safe_dump(self.resolved_plain(), sort_keys=False)
+
+    def resolved_json(self) -> str:
+        """The resolved config as JSON text."""
+        return json.dumps(self.resolved_plain(), indent=2)
+
+
+def parse_scenario(
+    text: str, origin: str = "<scenario>", overrides: list[str] | tuple[str, ...] = ()
+) -> Scenario:
+    """Validate scenario ``text`` (+ overrides) into a :class:`Scenario`."""
+    source: YamlSource = load_yaml_text(text, origin)
+    if not isinstance(source.data, dict):
+        raise ScenarioError(f"{origin}:1: the scenario must be a YAML mapping of sections")
+    source = apply_overrides(Scenario, source, list(overrides))
+    return build(Scenario, source.data, source)
+
+
+def load_scenario(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = ()
+) -> LoadedScenario:
+    """Read, override and validate a scenario file.
+
+    Raises:
+        ScenarioError: unreadable file, malformed YAML, or any invalid value,
+            naming ``file:line`` and the dotted path.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such scenario file") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read scenario ({exc.strerror})") from None
+    config = parse_scenario(text, str(path), overrides)
+    return LoadedScenario(config=config, text=text, path=path, overrides=tuple(overrides))

@@ -1,0 +1,1 @@
+"""Co-simulation: SimPy processes drive the wireless model and the engine."""
