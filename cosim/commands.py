@@ -40,6 +40,8 @@ def run_validate(args: argparse.Namespace) -> int:
         try:
             loaded = load_scenario(path, args.overrides)
         except CosimError as exc:
+            if args.debug:
+                raise
             failures.append(exc)
             print(f"cosim: error: {exc}", file=sys.stderr)
             continue
