@@ -1,0 +1,36 @@
+"""Log-distance path loss with a configurable exponent."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cosim.wireless.pathloss.base import PathLossModel, log10
+from cosim.wireless.pathloss.free_space import FreeSpace
+
+
+class LogDistance(PathLossModel):
+    """``PL(d) = PL(d0) + 10 n log10(d / d0)`` [dB].
+
+    ``PL(d0)`` is ``reference_loss_db`` or, when ``None``, the free-space loss at
+    ``d0`` for ``carrier_hz``. Distances below ``d0`` are clamped to ``d0``.
+    """
+
+    def __init__(
+        self,
+        exponent: float,
+        reference_distance_m: float,
+        reference_loss_db: float | None,
+        carrier_hz: float | None,
+    ) -> None:
+        self.exponent = exponent
+        self.d0 = reference_distance_m
+        if reference_loss_db is None:
+            if carrier_hz is None:
+                raise ValueError("log-distance path loss needs reference_loss_db or carrier_hz")
+            ref = FreeSpace(carrier_hz).loss_db(np.array([self.d0]), np.array([True]))
+            reference_loss_db = float(ref[0])
+        self.pl0_db = reference_loss_db
+
+    def loss_db(self, d2d_m: np.ndarray, los: np.ndarray) -> np.ndarray:
+        d = np.maximum(np.asarray(d2d_m, dtype=np.float64), self.d0)
+        return self.pl0_db + 10 * self.exponent * log10(d / self.d0)
