@@ -62,6 +62,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _c("round", "i8", "1", "round index"),
         _c("bytes", "i8", "B", "payload bytes involved (0 when none)"),
         _c("k", "f8", "1", "mean Top-k entries per token (NaN when not applicable)"),
+        _c("tokens", "i8", "1", "token positions in the payload (0 when not applicable)"),
         _c("snr_db", "f8", "dB", "client SNR at the event (NaN when not applicable)"),
         _c("detail", "str", "1", "free-form detail"),
     ),

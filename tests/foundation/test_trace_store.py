@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from cosim.errors import OutputError, TraceFormatError
+from cosim.trace.docs import render_markdown
 from cosim.trace.reader import dataset_units, read_trace
 from cosim.trace.schema import SCHEMA_VERSION, TABLES
 from cosim.trace.writer import TraceWriter
@@ -36,6 +37,7 @@ def _event_rows(start: int, n: int) -> dict[str, object]:
         "round": 0,
         "bytes": np.arange(start, start + n) * 10,
         "k": np.nan,
+        "tokens": 0,
         "snr_db": 3.5,
         "detail": "ü",
     }
@@ -77,6 +79,7 @@ def test_failed_run_is_marked(tmp_path: Path) -> None:
 
 def test_schema_document_lists_every_column() -> None:
     doc = (REPO / "docs" / "trace-format.md").read_text()
+    assert doc == render_markdown(), "regenerate: python -m cosim.trace.docs > docs/trace-format.md"
     assert f"Schema version: {SCHEMA_VERSION}" in doc
     for table, columns in TABLES.items():
         assert f"### `{table}`" in doc
@@ -119,7 +122,8 @@ WRITER_SCRIPT = textwrap.dedent(
     while True:
         n = 200
         w.append("events", {"time_s": np.full(n, r, float), "client": 0, "kind": "tick",
-                            "round": r, "bytes": n, "k": 1.0, "snr_db": 0.0, "detail": ""})
+                            "round": r, "bytes": n, "k": 1.0, "tokens": 0, "snr_db": 0.0,
+                            "detail": ""})
         w.append("metrics", {"time_s": float(r), "round": r, "client": 0, "split": "own",
                              "loss": 1.0, "perplexity": 2.7, "accuracy": 0.5})
         w.flush()

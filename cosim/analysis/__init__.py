@@ -1,0 +1,1 @@
+"""Analysis of run traces: summary rows and plots. Reads traces only."""
