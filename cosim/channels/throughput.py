@@ -1,0 +1,85 @@
+"""Throughput logs (Pensieve style): ``time_s Mbit/s`` rows, replayed as a rate.
+
+Example (whitespace or comma separated; the header line is optional)::
+
+    time_s Mbit/s
+    0.0 5.21
+    1.0 4.87
+    2.0 6.02
+
+Row k's throughput [Mbit/s] holds from its time [s] to the next row's; it is
+replayed as the achievable rate ``1e6 · value`` [bit/s] with all resource
+blocks. Time must strictly increase; throughput must be >= 0.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from cosim.channels.location import trace_error
+from cosim.channels.series import ChannelTrace, infer_end_s
+from cosim.channels.textio import read_numeric, scan_header
+from cosim.channels.validate import check_finite, check_non_negative_rate, check_time
+
+_RATE_NAMES = {"mbit/s", "mbit_s", "mbps", "mbit_per_s", "throughput_mbps"}
+
+
+def read_throughput(path: str | os.PathLike[str]) -> ChannelTrace:
+    """Load a throughput log as a one-column rate trace [bit/s].
+
+    Raises:
+        TraceFormatError: a header other than ``time_s Mbit/s``, a row without
+            exactly two fields, non-numeric/NaN/inf values, time not strictly
+            increasing, or negative throughput.
+    """
+    path = str(path)
+    head = scan_header(path, sep="auto", has_header=None)
+    if head.header_line is not None:
+        names = [n.lower() for n in head.names]
+        if len(names) != 2 or names[0] != "time_s" or names[1] not in _RATE_NAMES:
+            bad = 1 if names[0] != "time_s" else 2
+            raise trace_error(
+                path,
+                "header must be 'time_s Mbit/s' (a throughput log), got "
+                f"{' '.join(head.names)!r}",
+                line=head.header_line,
+                column=bad,
+            )
+    elif head.n_fields != 2:
+        raise trace_error(
+            path,
+            f"{head.n_fields} fields, a throughput log has two: time_s Mbit/s",
+            line=head.first_data_line,
+        )
+    table = read_numeric(head)
+    loc = head.locator()
+    check_finite(table, loc)
+    check_time(table[:, 0], loc, col=0)
+    check_non_negative_rate(table[:, 1:], head.locator((1,)))
+    time_s = table[:, 0]
+    last_line = head.first_data_line + time_s.shape[0] - 1
+    return ChannelTrace(
+        time_s,
+        table[:, 1:] * 1e6,
+        "rate_bps",
+        infer_end_s(time_s, path, last_line),
+        ("0",),
+        path,
+        meta={"last_line": str(last_line)},
+    )
+
+
+def write_throughput(trace: ChannelTrace, path: str | os.PathLike[str], column: int = 0) -> None:
+    """Write one rate column of ``trace`` as a throughput log (``time_s Mbit/s``).
+
+    Raises:
+        ValueError: ``trace`` holds SNR, not rate.
+    """
+    if trace.quantity != "rate_bps":
+        raise ValueError("a throughput log holds rates; convert SNR traces to native formats")
+    table = np.column_stack([trace.time_s, trace.values[:, column] / 1e6])
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
+        out.write("time_s Mbit/s\n")
+        np.savetxt(out, table, delimiter=" ", fmt="%.17g")
