@@ -5,6 +5,8 @@ A scenario has these sections (only ``clients`` is required)::
     name, description, seed
     clients:       list of client groups (model, data domain, position, device)
     wireless:      cosim.wireless.config.WirelessConfig
+    channel:       cosim.channels.config.TraceReplayConfig (optional: replay a
+                   recorded trace instead of the statistical channel)
     data:          cosim.engine.config.DataConfig
     distillation:  cosim.engine.config.DistillationConfig
     server:        cosim.sim.config.ServerConfig
@@ -24,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from cosim.channels.config import TraceReplayConfig
 from cosim.config.checks import check_int_range, check_non_negative, check_positive
 from cosim.config.mapping import build, to_plain
 from cosim.config.overrides import apply_overrides
@@ -108,6 +111,7 @@ class Scenario:
     description: str = ""
     seed: int = 0
     wireless: WirelessConfig = field(default_factory=WirelessConfig)
+    channel: TraceReplayConfig | None = None
     data: DataConfig = field(default_factory=DataConfig)
     distillation: DistillationConfig = field(default_factory=DistillationConfig)
     server: ServerConfig = field(default_factory=ServerConfig)

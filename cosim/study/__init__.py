@@ -1,0 +1,1 @@
+"""Latency–accuracy studies: a base scenario times a grid of overrides."""
