@@ -1,0 +1,146 @@
+"""Exact knowledge-distillation loss against sparse top-k + residual targets.
+
+Target of token j (see :mod:`cosim.engine.codec_sparse`): ``q_j(v) = p_j(v)``
+on the reported set S_j, and the floor ``f_j = r_j / (V − k_j)`` elsewhere.
+Student: ``s_j = log_softmax(z_j / τ)`` over V. The loss is the batch mean of
+``τ² · KL(q_j ‖ softmax(z_j / τ))``.
+
+Because q_j is constant off S_j, the KL needs no dense teacher tensor::
+
+    KL_j = Σ_S p log p + r_j log f_j                   (−entropy of q_j)
+           − Σ_S (p − f_j) · s_j(v)                    (gather at S_j)
+           − f_j · Σ_v s_j(v)
+    Σ_v s_j(v) = Σ_v z_j(v)/τ − V · logsumexp(z_j/τ)
+
+(with 0·log 0 = 0). Only the student's log-sum-exp and row sum are dense.
+The gradient is formed directly in one dense buffer::
+
+    ∂L/∂z_j = (τ / N) · (softmax(z_j/τ) · Q_j − f_j − [v ∈ S_j] (p − f_j)),   Q_j = Σ_v q_j(v)
+
+which is what makes it cheaper than autograd through a dense KL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cosim.engine.codec_sparse import SparseLogits
+
+
+@dataclass(frozen=True, eq=False)
+class SparseTargets:
+    """:class:`SparseLogits` as torch tensors on the student's device.
+
+    ``rows``/``indices`` [nnz] int64, ``probs`` [nnz], ``floor`` [T] (f_j),
+    ``neg_entropy`` [T] (Σ_v q log q), ``mass`` [T] (Q_j = Σ_S p + r_j).
+    """
+
+    vocab_size: int
+    rows: torch.Tensor
+    indices: torch.Tensor
+    probs: torch.Tensor
+    floor: torch.Tensor
+    neg_entropy: torch.Tensor
+    mass: torch.Tensor
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.floor.shape[0])
+
+    @classmethod
+    def from_sparse(
+        cls,
+        sl: SparseLogits,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> SparseTargets:
+        p = sl.probs.astype(np.float64)
+        rows = sl.rows()
+        f = sl.floor()
+        r = sl.residual.astype(np.float64)
+        plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+        neg_h = np.bincount(rows, weights=plogp, minlength=sl.n_tokens)
+        neg_h += np.where(f > 0, r * np.log(np.where(f > 0, f, 1.0)), 0.0)
+        mass = np.bincount(rows, weights=p, minlength=sl.n_tokens) + r
+
+        def t(a: np.ndarray, dt: torch.dtype = dtype) -> torch.Tensor:
+            return torch.as_tensor(a, dtype=dt, device=device)
+
+        return cls(sl.vocab_size, t(rows, torch.int64), t(sl.indices, torch.int64), t(p),
+                   t(f), t(neg_h), t(mass))
+
+
+class _SparseKD(torch.autograd.Function):
+    """Forward keeps the buffer ``e = exp((z − max z)/τ)``; backward forms the gradient from it
+    in one fused pass over [T, V] (softmax = e / Σe)."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, rows: torch.Tensor, indices: torch.Tensor,  # type: ignore[override]
+                probs: torch.Tensor, floor: torch.Tensor, neg_h: torch.Tensor,
+                mass: torch.Tensor, tau: float) -> torch.Tensor:
+        n, V = logits.shape
+        inv = 1.0 / tau
+        top = logits.detach().amax(dim=1)
+        e = torch.sub(logits.detach(), top[:, None])
+        if tau != 1.0:
+            e.mul_(inv)
+        e.exp_()
+        sum_e = e.sum(dim=1)
+        lse = top * inv + torch.log(sum_e)                       # logsumexp(z/τ)
+        total = logits.detach().sum(dim=1) * inv - V * lse       # Σ_v s(v)
+        gathered = logits.detach()[rows, indices] * inv - lse[rows]   # s(v), v ∈ S
+        cross = torch.zeros_like(lse).index_add_(0, rows, (probs - floor[rows]) * gathered)
+        kl = neg_h - cross - floor * total
+        ctx.save_for_backward(e, sum_e, rows, indices, probs, floor, mass)
+        ctx.tau = tau
+        return kl.sum() * (tau * tau / n)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        e, sum_e, rows, indices, probs, floor, mass = ctx.saved_tensors
+        coef = grad_out * (ctx.tau / e.shape[0])
+        grad = torch.addcmul(-(coef * floor)[:, None], e, (coef * mass / sum_e)[:, None])
+        grad.index_put_((rows, indices), -coef * (probs - floor[rows]), accumulate=True)
+        return grad, None, None, None, None, None, None, None
+
+
+def sparse_kd_loss(
+    student_logits: torch.Tensor, targets: SparseTargets | SparseLogits, temperature: float = 1.0
+) -> torch.Tensor:
+    """``mean_j τ² · KL(q_j ‖ softmax(z_j / τ))`` without a dense teacher (scalar tensor).
+
+    ``student_logits`` [T, V], row j aligned with target token j. Differentiable
+    with respect to ``student_logits``.
+    """
+    if isinstance(targets, SparseLogits):
+        targets = SparseTargets.from_sparse(targets, student_logits.device, student_logits.dtype)
+    if student_logits.ndim != 2 or student_logits.shape != (targets.n_tokens, targets.vocab_size):
+        raise ValueError(
+            f"student_logits: expected shape ({targets.n_tokens}, {targets.vocab_size}), "
+            f"got {tuple(student_logits.shape)}"
+        )
+    if targets.n_tokens == 0:
+        return student_logits.sum() * 0.0
+    return _SparseKD.apply(student_logits, targets.rows, targets.indices, targets.probs,
+                           targets.floor, targets.neg_entropy, targets.mass, float(temperature))
+
+
+def dense_kd_loss(
+    student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    """Reference ``mean_j τ² · Σ_v q log(q / softmax(z/τ))`` with a dense teacher [T, V]."""
+    log_s = torch.log_softmax(student_logits / temperature, dim=-1)
+    kl = torch.xlogy(teacher_probs, teacher_probs) - teacher_probs * log_s
+    return kl.sum() * (temperature**2 / student_logits.shape[0])
+
+
+def dense_targets(sl: SparseLogits, dtype: torch.dtype = torch.float32,
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """The reconstructed teacher distribution q [T, V] as a dense tensor (reference only)."""
+    t = SparseTargets.from_sparse(sl, device, dtype)
+    q = t.floor[:, None].expand(t.n_tokens, t.vocab_size).clone()
+    q[t.rows, t.indices] = t.probs
+    return q
