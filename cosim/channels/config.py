@@ -57,7 +57,7 @@ class TraceReplayConfig:
             ``linear`` (linear in dB, or in bit/s, between samples).
         snr_scale, snr_offset_db: SNR replayed = ``snr_scale · SNR + snr_offset_db`` [dB].
         rate_scale: rate replayed = ``rate_scale · rate`` [bit/s].
-        allow_out_of_range_snr: accept SNRs outside [-50, 80] dB.
+        allow_out_of_range_snr: accept SNRs outside [-80, 80] dB.
         columns: column mapping of a ``drive_test`` log.
         cache_dir: where native CSVs over 64 MiB are converted once to
             chunked HDF5 (default ``$COSIM_CACHE_DIR`` or ``~/.cache/cosim/channels``).

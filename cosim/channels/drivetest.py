@@ -33,7 +33,7 @@ from cosim.channels.validate import (
     check_time,
 )
 from cosim.config.checks import check_choice
-from cosim.errors import ConfigFieldError
+from cosim.errors import ConfigFieldError, TraceFormatError
 
 TimeUnit = Literal["s", "ms", "us", "datetime"]
 ValueUnit = Literal["dB", "linear", "bit/s", "kbit/s", "Mbit/s", "Gbit/s"]
@@ -103,7 +103,12 @@ def _times(cells: pd.Series, head: TextHeader, col: int, unit: str) -> np.ndarra
             )
         ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
         return (ns - ns[0]) / 1e9
-    values = _numbers(text, head, col)
+    try:
+        values = _numbers(text, head, col)
+    except TraceFormatError as exc:
+        if any(c in str(exc) for c in ":-/T") and "non-numeric" in str(exc):
+            raise TraceFormatError(f"{exc} (date-times need columns.time_unit: datetime)") from None
+        raise
     return values * _TIME_SCALE[unit]
 
 

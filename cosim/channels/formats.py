@@ -40,6 +40,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     head = scan_header(path, sep="auto", has_header=None)
     first = [n.lower() for n in head.names]
     if head.header_line is not None:
+        if first and first[0] == "time_s" and head.sep == WHITESPACE:
+            return "throughput"
         if first and first[0] == "time_s":
             if len(first) == 2 and first[1] in ("mbit/s", "mbit_s", "mbps"):
                 return "throughput"

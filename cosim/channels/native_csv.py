@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from cosim.channels.location import trace_error
 from cosim.channels.series import ChannelTrace, Quantity, infer_end_s
@@ -143,10 +144,10 @@ def read_native_csv(
 def write_native_csv(
     trace: ChannelTrace, path: str | os.PathLike[str], *, comments: tuple[str, ...] = ()
 ) -> None:
-    """Write ``trace`` as native CSV; values are written with 17 significant digits.
+    """Write ``trace`` as native CSV, each float in its shortest exact form.
 
-    17 digits round-trip every float64 exactly, so replaying the CSV gives the
-    same samples as the trace it was written from.
+    pandas writes ``repr``-style floats, which parse back to the same float64,
+    so replaying the CSV gives the same samples as the trace it was written from.
     """
     names = [
         trace.quantity if trace.n_columns == 1 and label == "0" else f"{trace.quantity}_{label}"
@@ -155,6 +156,6 @@ def write_native_csv(
     with open(path, "w", encoding="utf-8", newline="\n") as out:
         for comment in comments:
             out.write(f"# {comment}\n")
-        out.write(",".join(["time_s", *names]) + "\n")
-        table = np.column_stack([trace.time_s, trace.values])
-        np.savetxt(out, table, delimiter=",", fmt="%.17g")
+        table = pd.DataFrame(np.column_stack([trace.time_s, trace.values]))
+        table.columns = pd.Index(["time_s", *names])
+        table.to_csv(out, index=False, lineterminator="\n")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
+import pandas as pd
 
 from cosim.channels.location import trace_error
 from cosim.channels.series import ChannelTrace, infer_end_s
@@ -79,7 +79,6 @@ def write_throughput(trace: ChannelTrace, path: str | os.PathLike[str], column: 
     """
     if trace.quantity != "rate_bps":
         raise ValueError("a throughput log holds rates; convert SNR traces to native formats")
-    table = np.column_stack([trace.time_s, trace.values[:, column] / 1e6])
+    table = pd.DataFrame({"time_s": trace.time_s, "Mbit/s": trace.values[:, column] / 1e6})
     with open(path, "w", encoding="utf-8", newline="\n") as out:
-        out.write("time_s Mbit/s\n")
-        np.savetxt(out, table, delimiter=" ", fmt="%.17g")
+        table.to_csv(out, sep=" ", index=False, lineterminator="\n")
