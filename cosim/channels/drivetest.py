@@ -120,7 +120,7 @@ def _numbers(text: pd.Series, head: TextHeader, col: int) -> np.ndarray:
         if cell.lower() not in ("nan", "+nan", "-nan"):
             what = "missing value" if not cell else f"non-numeric value {cell[:40]!r}"
             raise head.locator((col,)).error(int(row), 0, what)
-    check_finite(values, head.locator((col,)))
+    check_finite(values[:, None], head.locator((col,)))
     return values
 
 
@@ -162,7 +162,7 @@ def read_drive_test(
     values = _numbers(frame[v_col].astype(str).str.strip(), head, v_col)
     v_loc = head.locator((v_col,))
     if columns.is_rate:
-        check_non_negative_rate(values, v_loc)
+        check_non_negative_rate(values[:, None], v_loc)
         values = values * _RATE_SCALE[columns.value_unit]
     elif columns.value_unit == "linear":
         if (values <= 0).any():
@@ -170,7 +170,7 @@ def read_drive_test(
             raise v_loc.error(row, 0, f"linear SNR must be > 0, got {values[row]:g}")
         values = 10.0 * np.log10(values)
     if not columns.is_rate:
-        check_snr_range(values, v_loc, allow=allow_out_of_range_snr)
+        check_snr_range(values[:, None], v_loc, allow=allow_out_of_range_snr)
     time_loc = head.locator((t_col,))
     check_time(time_s, time_loc, col=0, allow_repeats=columns.duplicates != "error")
     if columns.duplicates != "error":

@@ -149,7 +149,7 @@ class ReplaySource(ChannelSource):
 
     def _past_end(self, store: SampleStore, tau: np.ndarray, clients: np.ndarray,
                   first_slot: int) -> TraceFormatError:
-        row, j = np.argwhere(tau >= store.end_s + TIME_EPS_S)[0]
+        row, j = np.argwhere(tau + TIME_EPS_S >= store.end_s)[0]
         client = int(clients[j])
         last = getattr(store, "meta", {}).get("last_line")
         where = f"line {last}" if last else f"row {store.time_s.shape[0]}"
@@ -168,8 +168,11 @@ class ReplaySource(ChannelSource):
         t0, end = float(times[0]), float(store.end_s)
         tau = t[:, None] + self._offsets[clients][None, :]
         if self.loop:
-            tau = np.where(tau >= end, t0 + np.mod(tau - t0, end - t0), tau)
-        elif (tau >= end + TIME_EPS_S).any():
+            # Whole periods are subtracted (not np.mod) so that a time a whole
+            # number of periods on lands on the same sample despite round-off.
+            periods = np.floor((tau - t0 + TIME_EPS_S) / (end - t0))
+            tau = tau - np.maximum(periods, 0.0) * (end - t0)
+        elif (tau + TIME_EPS_S >= end).any():
             raise self._past_end(store, tau, clients, first_slot)
         rows = np.clip(np.searchsorted(times, tau + TIME_EPS_S, side="right") - 1, 0, n - 1)
         values = gather(rows)

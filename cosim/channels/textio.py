@@ -7,8 +7,9 @@ its line. Only when pandas rejects the file does :func:`_diagnose` re-read it
 line by line in Python to say *where* (field counts, undecodable bytes); the
 slow path never runs on good input.
 
-Comment lines starting with ``#`` are allowed before the header (provenance
-notes); anywhere else they are data, and so an error.
+Comment lines starting with ``#`` and blank lines are allowed before the
+header (provenance notes); anywhere else they are data, and so an error
+(trailing blank lines excepted).
 """
 
 from __future__ import annotations
@@ -129,7 +130,9 @@ def scan_header(path: str, *, sep: str, has_header: bool | None) -> TextHeader:
         raise trace_error(path, "no such file")
     lines = _head_lines(path)
     index = 0
-    while index < len(lines) and lines[index].lstrip().startswith("#"):
+    while index < len(lines) and (
+        not lines[index].strip() or lines[index].lstrip().startswith("#")
+    ):
         index += 1
     if index >= len(lines) or all(not line.strip() for line in lines[index:]):
         raise trace_error(path, "empty file (no header and no data)")
