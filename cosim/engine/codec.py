@@ -98,16 +98,29 @@ def _varint_len(k: np.ndarray) -> np.ndarray:
     return 1 + sum((k >= (1 << (7 * t))).astype(np.int64) for t in range(1, 5))
 
 
-def _sparse_layout(sl: SparseLogits, value_format: str) -> dict[str, np.ndarray]:
-    k = sl.k
-    gaps = codec_rice.gaps_of(sl.indices, sl.offsets)
-    b, n_bits = codec_rice.choose_params(gaps, sl.offsets)
+def _layout(
+    indices: np.ndarray, offsets: np.ndarray, value_format: str, hidden_dim: int
+) -> dict[str, np.ndarray]:
+    k = np.diff(offsets)
+    gaps = codec_rice.gaps_of(indices, offsets)
+    b, n_bits = codec_rice.choose_params(gaps, offsets)
     stream = (n_bits + 7) // 8
     vlen = _varint_len(k)
     head = vlen + 2 + (k > 0)
-    size = head + stream + k * VALUE_BYTES[value_format] + 2 * sl.hidden_dim
+    size = head + stream + k * VALUE_BYTES[value_format] + 2 * hidden_dim
     return {"k": k, "gaps": gaps, "b": b, "n_bits": n_bits, "stream": stream,
             "vlen": vlen, "head": head, "size": size}
+
+
+def _sparse_layout(sl: SparseLogits, value_format: str) -> dict[str, np.ndarray]:
+    return _layout(sl.indices, sl.offsets, value_format, sl.hidden_dim)
+
+
+def record_sizes_of(
+    indices: np.ndarray, offsets: np.ndarray, value_format: ValueFormat, hidden_dim: int
+) -> np.ndarray:
+    """Exact record sizes [T] int64 [bytes] from CSR ids alone (sorted within each token)."""
+    return _layout(indices, offsets, value_format, hidden_dim)["size"]
 
 
 def record_sizes(sl: SparseLogits, value_format: ValueFormat = "fp16") -> np.ndarray:

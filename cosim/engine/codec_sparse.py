@@ -236,7 +236,10 @@ class TopKCandidates:
     def select(self, k: np.ndarray | int, n_tokens: int | None = None) -> SparseLogits:
         """Keep the first ``k[j]`` candidates of tokens ``0..n_tokens−1``."""
         m = self.n_tokens if n_tokens is None else int(n_tokens)
-        kk = np.broadcast_to(np.asarray(k, dtype=np.int64), (self.n_tokens,))[:m]
+        kk = np.asarray(k, dtype=np.int64)
+        kk = np.full(m, int(kk)) if kk.ndim == 0 else kk[:m]
+        if kk.shape != (m,):
+            raise ValueError(f"k: need one value per sent token ({m}), got {kk.shape}")
         hidden = None if self.hidden is None else self.hidden[:m]
         return sparse_from_rows(
             self.indices[:m], np.exp(self.log_probs[:m].astype(np.float64)), kk,
