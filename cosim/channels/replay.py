@@ -14,7 +14,10 @@ Slot ``s`` of client ``i`` gets the trace value at trace time
 Trace time is simulated time, so a recorded run replays at the times it was
 recorded; before the first sample the first sample holds. Past the trace's
 end (``end_s``) replay wraps to its first sample (``loop``, period
-``end_s − t_0``) or raises :class:`~cosim.errors.TraceFormatError`. The value
+``end_s − t_0``) or raises :class:`~cosim.errors.TraceFormatError` when a
+block *starts* past the end (later slots of a block are the MAC's prefetch,
+which may overrun a trace that covers the run; they hold the last sample).
+``build_replay_source(..., required_duration_s=...)`` checks coverage up front. The value
 replayed is ``snr_scale · v + snr_offset_db`` [dB] or ``rate_scale · v`` [bit/s].
 
 Memory: small traces are held as one array; HDF5 traces are read through a
@@ -172,8 +175,11 @@ class ReplaySource(ChannelSource):
             # number of periods on lands on the same sample despite round-off.
             periods = np.floor((tau - t0 + TIME_EPS_S) / (end - t0))
             tau = tau - np.maximum(periods, 0.0) * (end - t0)
-        elif (tau + TIME_EPS_S >= end).any():
-            raise self._past_end(store, tau, clients, first_slot)
+        elif (tau[0] + TIME_EPS_S >= end).any():
+            # Only the block's first slot is surely needed: the MAC prefetches
+            # up to a chunk of slots ahead, which may run past the end and then
+            # hold the last sample (a run ending there never uses them).
+            raise self._past_end(store, tau[:1], clients, first_slot)
         rows = np.clip(np.searchsorted(times, tau + TIME_EPS_S, side="right") - 1, 0, n - 1)
         values = gather(rows)
         if not self.linear:
