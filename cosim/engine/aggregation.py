@@ -47,7 +47,7 @@ from typing import Literal
 import numpy as np
 
 from cosim.engine.aggregation_weights import Weighting, client_weights
-from cosim.engine.codec_sparse import SparseLogits
+from cosim.engine.codec_sparse import SparseLogits, segment_sum
 
 AggregationPolicy = Literal["zero_pad", "masked_mean", "residual"]
 ZeroPadLogits = Literal["log_prob", "centered"]
@@ -114,7 +114,7 @@ def aggregate_weighted(
         u_rows = u_keys // V
         q_tilde = num / den
         r_bar = _token_sum(T, clients, wn, [c.residual.astype(np.float64) for c in clients])
-        union_mass = np.bincount(u_rows, weights=q_tilde, minlength=T)
+        union_mass = segment_sum(u_rows, q_tilde, T)
         scale = np.divide(1.0 - r_bar, union_mass, out=np.zeros(T), where=union_mass > 0)
         q = q_tilde * scale[u_rows]
     else:
@@ -186,7 +186,7 @@ def _zero_pad_logits(clients: Sequence[SparseLogits], mode: ZeroPadLogits,
             logp = np.maximum(logp, _LOG_TINY)
             free = c.vocab_size - c.k
             log_f = np.log(np.maximum(f, 1e-30))
-            s = np.bincount(c.rows(), weights=logp, minlength=c.n_tokens)
+            s = segment_sum(c.rows(), logp, c.n_tokens)
             mean = (s + free * log_f) / c.vocab_size
             logp = logp - mean[c.rows()]
         elif mode != "log_prob":
@@ -201,7 +201,7 @@ def _sparse_softmax(logit: np.ndarray, rows: np.ndarray, T: int, V: int) -> np.n
     np.maximum.at(top, rows, logit)  # max(0, max_U L): the zero-filled entries count
     ex = np.exp(logit - top[rows])
     n_union = np.bincount(rows, minlength=T)
-    z = np.bincount(rows, weights=ex, minlength=T) + (V - n_union) * np.exp(-top)
+    z = segment_sum(rows, ex, T) + (V - n_union) * np.exp(-top)
     return ex / z[rows]
 
 
@@ -224,7 +224,7 @@ def _top_k(idx: np.ndarray, rows: np.ndarray, q: np.ndarray, T: int, V: int,
     offsets = np.zeros(T + 1, dtype=np.int64)
     np.cumsum(k, out=offsets[1:])
     probs = q[sel]
-    mass = np.bincount(rows[sel], weights=probs, minlength=T)
+    mass = segment_sum(rows[sel], probs, T)
     residual = np.clip(1.0 - mass, 0.0, 1.0)
     return offsets, idx[sel].astype(np.int64), probs.astype(np.float32), residual.astype(np.float32)
 

@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 
 from cosim.engine import codec_rice
-from cosim.engine.codec_sparse import DenseLogits, SparseLogits
+from cosim.engine.codec_sparse import DenseLogits, SparseLogits, segment_sum
 from cosim.errors import PayloadError
 
 ValueFormat = Literal["fp16", "q8"]
@@ -51,7 +51,8 @@ FLAG_HIDDEN = 0x01
 FLAG_DENSE = 0x02
 _FORMAT_CODES: dict[str, int] = {"fp16": 0, "q8": 1}
 _FORMAT_NAMES = {v: k for k, v in _FORMAT_CODES.items()}
-DEFAULT_Q8_STEP = 1.0 / 16.0
+DEFAULT_Q8_STEP = 1.0 / 16.0   # [nats]: codes cover log p in [−15.9, 0]
+MAX_Q8_STEP = 1.0              # [nats]
 VALUE_BYTES: dict[str, int] = {"fp16": 2, "q8": 1}
 
 
@@ -75,8 +76,8 @@ def _header(
 ) -> bytes:
     if value_format not in _FORMAT_CODES:
         raise ValueError(f"value_format: must be 'fp16' or 'q8', got {value_format!r}")
-    if value_format == "q8" and not (math.isfinite(q8_step) and q8_step > 0):
-        raise ValueError(f"q8_step: must be > 0, got {q8_step!r}")
+    if value_format == "q8" and not (0 < q8_step <= MAX_Q8_STEP):
+        raise ValueError(f"q8_step: must be in (0, {MAX_Q8_STEP}], got {q8_step!r}")
     flags = (FLAG_HIDDEN if hidden_dim else 0) | (FLAG_DENSE if dense else 0)
     flags |= _FORMAT_CODES[value_format] << 2
     step = float(q8_step) if value_format == "q8" else 0.0
@@ -101,6 +102,8 @@ def _varint_len(k: np.ndarray) -> np.ndarray:
 def _layout(
     indices: np.ndarray, offsets: np.ndarray, value_format: str, hidden_dim: int
 ) -> dict[str, np.ndarray]:
+    if value_format not in VALUE_BYTES:
+        raise ValueError(f"value_format: must be 'fp16' or 'q8', got {value_format!r}")
     k = np.diff(offsets)
     gaps = codec_rice.gaps_of(indices, offsets)
     b, n_bits = codec_rice.choose_params(gaps, offsets)
@@ -205,8 +208,8 @@ def _parse_header(buf: bytes) -> tuple[int, int, int, str, float, bool]:
         raise PayloadError("vocabulary size 0 in header")
     if bool(flags & FLAG_HIDDEN) != (r > 0):
         raise PayloadError(f"hidden flag and hidden dim {r} disagree")
-    if value_format == "q8" and not (math.isfinite(step) and step > 0):
-        raise PayloadError(f"q8 step must be > 0, got {step!r}")
+    if value_format == "q8" and not (0 < step <= MAX_Q8_STEP):
+        raise PayloadError(f"q8 step must be in (0, {MAX_Q8_STEP}], got {step!r}")
     return V, T, r, value_format, float(step), bool(flags & FLAG_DENSE)
 
 
@@ -364,7 +367,7 @@ def _decode_sparse(data: bytes, V: int, T: int, r: int, fmt: str, step: float) -
     local = codec_rice.local_positions(k, offsets[:-1])
     raw = buf[(np.repeat(rec["val"], k) + local * vb)[:, None] + np.arange(vb)]
     probs = np.exp(_decode_values(raw, fmt, step))
-    total = np.bincount(codec_rice.record_rows(k), weights=probs, minlength=m) + residual
+    total = segment_sum(codec_rice.record_rows(k), probs, m) + residual
     if np.any(total <= 0):
         raise PayloadError("a record has no probability mass")
     probs /= np.repeat(total, k)

@@ -51,7 +51,7 @@ def gaps_of(indices: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 
 def _segment_sum(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
-    return np.bincount(rows, weights=values, minlength=n)
+    return np.bincount(rows, weights=values, minlength=n).astype(np.float64, copy=False)
 
 
 def choose_params(gaps: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

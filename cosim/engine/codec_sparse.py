@@ -33,6 +33,12 @@ import numpy as np
 import torch
 
 
+def segment_sum(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """``out[j] = Σ_{e: rows[e] = j} values[e]`` [n] float64 (float even when empty)."""
+    return np.bincount(rows, weights=np.asarray(values, dtype=np.float64),
+                       minlength=n).astype(np.float64, copy=False)
+
+
 @dataclass(frozen=True, eq=False)
 class SparseLogits:
     """Per-token top-k probabilities + residual mass (+ hidden vectors), CSR layout."""
@@ -118,9 +124,7 @@ class SparseLogits:
             raise ValueError("probs: must be finite and in [0, 1]")
         if not np.all((self.residual >= 0) & (self.residual <= 1)):
             raise ValueError("residual: must be finite and in [0, 1]")
-        total = np.add.reduceat(self.probs.astype(np.float64), self.offsets[:-1]) \
-            if self.probs.size else np.zeros(self.n_tokens)
-        total = np.where(self.k > 0, total, 0.0) + self.residual
+        total = segment_sum(self.rows(), self.probs, self.n_tokens) + self.residual
         if np.any(total <= 0):
             raise ValueError("probs + residual: every token needs positive total mass")
         if self.hidden is not None and not np.all(np.isfinite(self.hidden)):
@@ -141,7 +145,7 @@ class SparseLogits:
         """
         p = self.probs.astype(np.float64)
         plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
-        h = -np.bincount(self.rows(), weights=plogp, minlength=self.n_tokens)
+        h = -segment_sum(self.rows(), plogp, self.n_tokens)
         f = self.floor()
         r = self.residual.astype(np.float64)
         h -= np.where(f > 0, r * np.log(np.where(f > 0, f, 1.0)), 0.0)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cosim.engine.codec_sparse import SparseLogits
+from cosim.engine.codec_sparse import SparseLogits, segment_sum
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,9 +62,9 @@ class SparseTargets:
         f = sl.floor()
         r = sl.residual.astype(np.float64)
         plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
-        neg_h = np.bincount(rows, weights=plogp, minlength=sl.n_tokens)
+        neg_h = segment_sum(rows, plogp, sl.n_tokens)
         neg_h += np.where(f > 0, r * np.log(np.where(f > 0, f, 1.0)), 0.0)
-        mass = np.bincount(rows, weights=p, minlength=sl.n_tokens) + r
+        mass = segment_sum(rows, p, sl.n_tokens) + r
 
         def t(a: np.ndarray, dt: torch.dtype = dtype) -> torch.Tensor:
             return torch.as_tensor(a, dtype=dt, device=device)
