@@ -131,7 +131,7 @@ class DataConfig:
     shard_tokens: int = 8192
     test_fraction: float = 0.1
     # Cap on test tokens evaluated per domain (evaluation cost).
-    eval_tokens: int = 2048
+    eval_tokens: int = 512
     # Tokenisation cache; None: $COSIM_CACHE_DIR/tokens or ~/.cache/cosim/tokens.
     cache_dir: str | None = None
 
@@ -170,7 +170,6 @@ class DistillationConfig:
     rounds: int = 3
     # T: public token positions per round (a multiple of DataConfig.seq_len is used).
     public_tokens_per_round: int = 256
-    distill_steps: int = 1
     local_steps: int = 2
     batch_size: int = 4
     lr: float = 2e-3
@@ -204,7 +203,6 @@ class DistillationConfig:
         )
         check_int_range("rounds", self.rounds, 1)
         check_int_range("public_tokens_per_round", self.public_tokens_per_round, 1)
-        check_int_range("distill_steps", self.distill_steps, 0)
         check_int_range("local_steps", self.local_steps, 0)
         check_int_range("batch_size", self.batch_size, 1)
         check_positive("lr", self.lr)

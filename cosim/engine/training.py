@@ -1,0 +1,235 @@
+"""A client's local update: distil toward the global knowledge, fine-tune LoRA.
+
+Each of the ``local_steps`` AdamW steps minimises (DESIGN.md 1.5)::
+
+    L = L_CE(private minibatch)
+        + α · τ² · KL(q_global ‖ softmax(z_student / τ))      (public batch, sparse, exact)
+        + β · L_hidden(A_i h_student, z_global)               (public batch, scale-free)
+
+- The private minibatch is ``batch_size`` sequences drawn from the shard with
+  the client's numpy generator; L_CE is the mean next-token cross-entropy.
+- The public batch is the one the global knowledge refers to (the previous
+  round's); every step uses all of its delivered token positions. The KD term
+  is :func:`cosim.engine.kd_loss.sparse_kd_loss` (which includes τ²).
+- Terms without a target (first round, ``local_only``, ``fedavg_lora``) are 0.
+
+A non-finite loss or gradient restores the trainable weights and optimizer
+state from before the update and reports the update as skipped.
+
+FLOPs reported: :meth:`ClientModel.train_flops` of the token positions
+trained on (private + public), see :mod:`cosim.engine.models`.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.nn import functional
+
+from cosim.engine.codec_sparse import SparseLogits
+from cosim.engine.hidden_loss import hidden_alignment_loss
+from cosim.engine.kd_loss import SparseTargets, sparse_kd_loss
+from cosim.engine.models import ClientModel
+
+
+@dataclass
+class GlobalKnowledge:
+    """What a client holds from the last downlink.
+
+    ``public_round``: the round whose public batch the targets describe;
+    ``targets`` covers its first ``targets.n_tokens`` positions (row-major
+    over the batch's [n_seq, L] positions); ``hidden`` [m, r] or None.
+    """
+
+    public_round: int
+    targets: SparseTargets | None = None
+    hidden: torch.Tensor | None = None
+
+    @classmethod
+    def from_sparse(
+        cls, public_round: int, sl: SparseLogits, device: torch.device
+    ) -> GlobalKnowledge:
+        hidden = None
+        if sl.hidden is not None:
+            hidden = torch.as_tensor(sl.hidden, dtype=torch.float32, device=device)
+        return cls(public_round, SparseTargets.from_sparse(sl, device), hidden)
+
+
+@dataclass
+class UpdateReport:
+    """Outcome of one local update (what the co-simulator's compute model reads).
+
+    ``flops`` [FLOP] of the work done; ``tokens`` trained on; ``loss`` the mean
+    total loss over the steps (NaN when skipped); component means alongside;
+    ``wall_s`` [s] measured, for information only (simulated time comes from flops).
+    """
+
+    client: str
+    round: int
+    flops: float
+    tokens: int
+    steps: int
+    loss: float
+    ce_loss: float
+    kd_loss: float
+    hidden_loss: float
+    skipped: bool = False
+    reason: str = ""
+    wall_s: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """α (KD), β (hidden) and the temperature τ of the local objective."""
+
+    alpha: float
+    beta: float
+    temperature: float
+
+
+class LocalTrainer:
+    """Per-client optimizer and update loop (one per client, kept across rounds)."""
+
+    def __init__(
+        self,
+        client: ClientModel,
+        shard: torch.Tensor,
+        *,
+        lr: float,
+        weight_decay: float,
+        grad_clip: float,
+        batch_size: int,
+        projection: torch.nn.Module | None,
+        hidden_index: int | None,
+    ) -> None:
+        self.client = client
+        self.shard = shard
+        self.batch_size = batch_size
+        self.grad_clip = grad_clip
+        self.projection = projection
+        self.hidden_index = hidden_index
+        if projection is not None:
+            client.extra_modules.append(projection)
+        client.activate()
+        self.params = client.trainable_parameters()
+        self.optimizer = torch.optim.AdamW(self.params, lr=lr, weight_decay=weight_decay)
+
+    def _snapshot(self) -> tuple[list[torch.Tensor], dict]:
+        weights = [p.detach().clone() for p in self.params]
+        return weights, copy.deepcopy(self.optimizer.state_dict())
+
+    def _restore(self, snapshot: tuple[list[torch.Tensor], dict]) -> None:
+        weights, opt_state = snapshot
+        with torch.no_grad():
+            for p, w in zip(self.params, weights, strict=True):
+                p.copy_(w)
+        self.optimizer.load_state_dict(opt_state)
+
+    def update(
+        self,
+        round_index: int,
+        steps: int,
+        rng: np.random.Generator,
+        weights: LossWeights,
+        knowledge: GlobalKnowledge | None,
+        public_batch: torch.Tensor | None,
+    ) -> UpdateReport:
+        """Run ``steps`` steps of the local objective; see the module docstring.
+
+        ``public_batch`` [n_seq, L]: the batch ``knowledge`` refers to (or None).
+        """
+        client = self.client
+        client.activate()
+        use_kd = knowledge is not None and knowledge.targets is not None and weights.alpha > 0
+        use_hidden = (
+            knowledge is not None
+            and knowledge.hidden is not None
+            and knowledge.hidden.shape[0] >= 2  # the scale-free loss needs 2 tokens
+            and self.projection is not None
+            and weights.beta > 0
+        )
+        public_tokens = 0
+        if (use_kd or use_hidden) and public_batch is not None:
+            covered = knowledge.targets.n_tokens if knowledge.targets is not None else 0
+            covered = max(covered, 0 if knowledge.hidden is None else knowledge.hidden.shape[0])
+            public_tokens = min(covered, public_batch.numel())
+        if public_tokens == 0:
+            use_kd = use_hidden = False
+        snapshot = self._snapshot()
+        start = time.perf_counter()
+        sums = np.zeros(4)
+        tokens = 0
+        model_training = client.model.training
+        client.model.train()
+        try:
+            for _ in range(steps):
+                rows = rng.integers(0, len(self.shard), size=min(self.batch_size, len(self.shard)))
+                private = self.shard[torch.from_numpy(rows)].to(client.device)
+                logits, _ = client.forward(private[:, :-1])
+                ce = functional.cross_entropy(
+                    logits.float().reshape(-1, logits.shape[-1]), private[:, 1:].reshape(-1)
+                )
+                total = ce
+                kd = hid = torch.zeros((), device=client.device)
+                tokens += private.numel()
+                if use_kd or use_hidden:
+                    kd, hid = self._public_losses(
+                        public_batch, public_tokens, knowledge, weights, use_kd, use_hidden
+                    )
+                    total = total + weights.alpha * kd + weights.beta * hid
+                    tokens += public_batch.numel()
+                if not torch.isfinite(total):
+                    raise FloatingPointError(f"non-finite loss {total.item()}")
+                self.optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                norm = torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+                if not torch.isfinite(norm):
+                    raise FloatingPointError("non-finite gradient")
+                self.optimizer.step()
+                sums += [total.item(), ce.item(), kd.item(), hid.item()]
+        except FloatingPointError as exc:
+            self._restore(snapshot)
+            return UpdateReport(
+                client.name, round_index, client.train_flops(tokens), tokens, steps,
+                float("nan"), float("nan"), float("nan"), float("nan"),
+                skipped=True, reason=str(exc), wall_s=time.perf_counter() - start,
+            )
+        finally:
+            client.model.train(model_training)
+            self.optimizer.zero_grad(set_to_none=True)
+        means = sums / max(steps, 1)
+        return UpdateReport(
+            client.name, round_index, client.train_flops(tokens), tokens, steps,
+            float(means[0]), float(means[1]), float(means[2]), float(means[3]),
+            wall_s=time.perf_counter() - start,
+        )
+
+    def _public_losses(
+        self,
+        public_batch: torch.Tensor,
+        n_tokens: int,
+        knowledge: GlobalKnowledge,
+        weights: LossWeights,
+        use_kd: bool,
+        use_hidden: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        client = self.client
+        logits, hidden = client.forward(
+            public_batch.to(client.device), self.hidden_index if use_hidden else None
+        )
+        zero = torch.zeros((), device=client.device)
+        kd = hid = zero
+        if use_kd:
+            targets = knowledge.targets
+            flat = logits.float().reshape(-1, logits.shape[-1])[: targets.n_tokens]
+            kd = sparse_kd_loss(flat, targets, weights.temperature)
+        if use_hidden:
+            z_target = knowledge.hidden
+            h = hidden.float().reshape(-1, hidden.shape[-1])[: z_target.shape[0]]
+            hid = hidden_alignment_loss(self.projection(h), z_target)
+        return kd, hid
