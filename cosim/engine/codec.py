@@ -170,7 +170,7 @@ def encode(
         entry_start = np.repeat(val_start, k) + codec_rice.local_positions(k, sl.offsets[:-1]) * vb
         out[entry_start[:, None] + np.arange(vb)] = values
     if sl.hidden is not None:
-        hid = sl.hidden.astype("<f2").view(np.uint8).reshape(T, -1)
+        hid = sl.hidden.astype("<f2").view(np.uint8).reshape(T, 2 * sl.hidden_dim)
         out[(val_start + k * vb)[:, None] + np.arange(hid.shape[1])] = hid
     return out.tobytes()
 
@@ -182,10 +182,11 @@ def encode_dense(
     lp = np.asarray(dl.log_probs, dtype=np.float64)
     if not np.all(lp <= 1e-3) or np.isnan(lp).any():
         raise ValueError("log_probs: must be log-probabilities (<= 0, not NaN)")
-    vals = _encode_values(np.exp(lp), value_format, q8_step).reshape(dl.n_tokens, -1)
+    vals = _encode_values(np.exp(lp), value_format, q8_step).reshape(
+        dl.n_tokens, dl.vocab_size * VALUE_BYTES[value_format])
     if dl.hidden is not None:
         vals = np.concatenate([vals, dl.hidden.astype("<f2").view(np.uint8)
-                               .reshape(dl.n_tokens, -1)], axis=1)
+                               .reshape(dl.n_tokens, 2 * dl.hidden_dim)], axis=1)
     head = _header(dl.n_tokens, dl.vocab_size, dl.hidden_dim, value_format, q8_step, dense=True)
     return head + vals.tobytes()
 

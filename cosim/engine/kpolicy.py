@@ -14,8 +14,10 @@ whenever the budget affords k_min on at least one token.
   (:func:`bit_budget`) buys the largest uniform k in [k_min, k_max] whose
   *encoded* size fits. DESIGN.md's closed form
   ``k = ⌊(B − header − T·b_res − H)/(T·(b_idx + b_val))⌋`` with
-  ``b_idx = ⌈log2 V⌉`` is reported as ``formula_k``; the Rice-coded indices
-  cost less than b_idx, so the exact search affords a larger k.
+  ``b_idx = ⌈log2 V⌉`` is reported as ``formula_k``. Rice-coded indices cost
+  less than b_idx, so for moderate k the exact search affords a larger k; at
+  very small k the per-record framing the formula omits (k varint, Rice
+  parameter, padding: about 2.5 bytes) makes it a little smaller.
 * ``entropy_adaptive`` — the same budget spread unevenly:
   ``k_j = clip(⌊λ · H_j⌋, k_min, k_max)`` with H_j the token's entropy [nats]
   and λ ≥ 0 the largest value (bisection) whose encoded size fits. Tokens the
