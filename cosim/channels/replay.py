@@ -51,7 +51,8 @@ class _DirectGather:
         self._values, self._cols = trace.values, cols
 
     def __call__(self, rows: np.ndarray) -> np.ndarray:
-        return self._values[rows, self._cols[None, :]]
+        """``rows`` (clients, slots) → values (clients, slots)."""
+        return self._values[rows, self._cols[:, None]]
 
 
 class _WindowGather:
@@ -66,11 +67,14 @@ class _WindowGather:
         self._store, self._cols = store, cols
         self._n = int(store.time_s.shape[0])
         self._window = min(window, self._n)
-        self._buf = np.zeros((self._window, cols.shape[0]))
+        # Client-major, so each client's rows are contiguous for the flat take below.
+        self._buf = np.zeros((cols.shape[0], self._window))
+        self._base = np.arange(cols.shape[0], dtype=np.int64) * self._window
         self._start = np.full(cols.shape[0], -(2**62), dtype=np.int64)
 
     def __call__(self, rows: np.ndarray) -> np.ndarray:
-        lo, hi = rows.min(axis=0), rows.max(axis=0)
+        """``rows`` (clients, slots) → values (clients, slots)."""
+        lo, hi = rows.min(axis=1), rows.max(axis=1)
         stale = np.flatnonzero((lo < self._start) | (hi >= self._start + self._window))
         direct = []
         for j in stale:
@@ -78,21 +82,59 @@ class _WindowGather:
                 direct.append(j)
                 continue
             start = int(min(lo[j], self._n - self._window))
-            self._buf[:, j] = self._store.read(int(self._cols[j]), start, start + self._window)
+            self._buf[j] = self._store.read(int(self._cols[j]), start, start + self._window)
             self._start[j] = start
-        k = np.arange(rows.shape[1])
-        local = np.clip(rows - self._start[None, :], 0, self._window - 1)
-        out = self._buf[local, k[None, :]]
+        # Flat, client-major: each client's look-ups walk its own contiguous window.
+        index = rows - (self._start - self._base)[:, None]
+        if direct:
+            index[direct] = self._base[direct, None]  # placeholders, overwritten below
+        out = self._buf.ravel().take(index)
         for j in direct:
-            wanted = np.unique(rows[:, j])
+            wanted = np.unique(rows[j])
             # Contiguous runs (a wrap splits the rows into two) are read once each.
             breaks = np.flatnonzero(np.diff(wanted) > self._window) + 1
             parts = []
             for run in np.split(wanted, breaks):
                 block = self._store.read(int(self._cols[j]), int(run[0]), int(run[-1]) + 1)
                 parts.append(block[run - run[0]])
-            out[:, j] = np.concatenate(parts)[np.searchsorted(wanted, rows[:, j])]
+            out[j] = np.concatenate(parts)[np.searchsorted(wanted, rows[j])]
         return out
+
+
+def uniform_step(time_s: np.ndarray, chunk: int = 1 << 20) -> float | None:
+    """The spacing dt [s] if ``time_s[k] = t_0 + k·dt`` within TIME_EPS_S / 10, else None.
+
+    Replay then finds sample rows by arithmetic instead of a binary search.
+    """
+    n = int(time_s.shape[0])
+    if n < 2:
+        return None
+    dt = float(time_s[-1] - time_s[0]) / (n - 1)
+    if not dt > 0:
+        return None
+    for start in range(0, n, chunk):
+        k = np.arange(start, min(n, start + chunk), dtype=np.float64)
+        if np.abs(time_s[start : start + k.shape[0]] - (time_s[0] + k * dt)).max() >= (
+            TIME_EPS_S / 10
+        ):
+            return None
+    return dt
+
+
+class _Group:
+    """The clients replaying one store, with what makes their look-ups fast."""
+
+    def __init__(self, store: SampleStore, clients: np.ndarray, cols: np.ndarray,
+                 offsets: np.ndarray, window_rows: int) -> None:
+        self.store, self.clients = store, clients
+        self.gather = (
+            _DirectGather(store, cols)
+            if isinstance(store, ChannelTrace)
+            else _WindowGather(store, cols, window_rows)
+        )
+        # Rows depend on the offset only, so they are found once per distinct offset.
+        self.offsets, self.inverse = np.unique(offsets, return_inverse=True)
+        self.step = uniform_step(store.time_s)
 
 
 class ReplaySource(ChannelSource):
@@ -143,60 +185,71 @@ class ReplaySource(ChannelSource):
             if clients.size == 0:
                 continue
             cols = np.array([assignment[i][1] for i in clients])
-            gather = (
-                _DirectGather(store, cols)
-                if isinstance(store, ChannelTrace)
-                else _WindowGather(store, cols, window_rows)
+            self._groups.append(
+                _Group(store, clients, cols, self._offsets[clients], window_rows)
             )
-            self._groups.append((store, clients, gather))
 
-    def _past_end(self, store: SampleStore, tau: np.ndarray, clients: np.ndarray,
-                  first_slot: int) -> TraceFormatError:
-        row, j = np.argwhere(tau + TIME_EPS_S >= store.end_s)[0]
-        client = int(clients[j])
+    def _past_end(self, group: _Group, t_s: float, first_slot: int) -> TraceFormatError:
+        """The error for the first client whose time ``t_s + offset`` is past the end."""
+        store = group.store
+        needs = t_s + group.offsets[group.inverse]
+        j = int(np.flatnonzero(needs + TIME_EPS_S >= store.end_s)[0])
+        client = int(group.clients[j])
         last = getattr(store, "meta", {}).get("last_line")
         where = f"line {last}" if last else f"row {store.time_s.shape[0]}"
         return trace_error(
             store.path,
             f"trace too short: it ends at {store.end_s:g} s (last sample on {where}) but "
-            f"client {client} (offset {self._offsets[client]:g} s) needs {tau[row, j]:g} s "
-            f"at slot {first_slot + int(row)}; set loop: true, use a smaller offset or a "
-            "longer trace",
+            f"client {client} (offset {self._offsets[client]:g} s) needs {needs[j]:g} s "
+            f"at slot {first_slot}; set loop: true, use a smaller offset or a longer trace",
         )
 
-    def _values(self, store: SampleStore, clients: np.ndarray, gather, t: np.ndarray,
-                first_slot: int) -> np.ndarray:
+    def _rows(self, group: _Group, tau: np.ndarray) -> np.ndarray:
+        """Index of the sample at or before each time (within TIME_EPS_S), clipped to the trace."""
+        times = group.store.time_s
+        n = times.shape[0]
+        if group.step is not None:
+            rows = np.floor((tau - times[0] + TIME_EPS_S) / group.step).astype(np.int64)
+        else:
+            rows = np.searchsorted(times, tau + TIME_EPS_S, side="right") - 1
+        return np.clip(rows, 0, n - 1)
+
+    def _values(self, group: _Group, t: np.ndarray, first_slot: int) -> np.ndarray:
+        """Values (group clients, slots) at slot start times ``t`` (slots,)."""
+        store = group.store
         times = store.time_s
         n = times.shape[0]
         t0, end = float(times[0]), float(store.end_s)
-        tau = t[:, None] + self._offsets[clients][None, :]
+        tau = group.offsets[:, None] + t[None, :]  # (distinct offsets, slots)
         if self.loop:
             # Whole periods are subtracted (not np.mod) so that a time a whole
             # number of periods on lands on the same sample despite round-off.
             periods = np.floor((tau - t0 + TIME_EPS_S) / (end - t0))
             tau = tau - np.maximum(periods, 0.0) * (end - t0)
-        elif (tau[0] + TIME_EPS_S >= end).any():
+        elif (tau[:, 0] + TIME_EPS_S >= end).any():
             # Only the block's first slot is surely needed: the MAC prefetches
             # up to a chunk of slots ahead, which may run past the end and then
             # hold the last sample (a run ending there never uses them).
-            raise self._past_end(store, tau[:1], clients, first_slot)
-        rows = np.clip(np.searchsorted(times, tau + TIME_EPS_S, side="right") - 1, 0, n - 1)
-        values = gather(rows)
+            raise self._past_end(group, float(t[0]), first_slot)
+        rows = self._rows(group, tau)
+        values = group.gather(rows[group.inverse])
         if not self.linear:
             return values
         nxt = rows + 1
         t_next = np.where(nxt < n, times[np.minimum(nxt, n - 1)], end)
         # Past the last sample: towards the first one when looping, else hold.
         nxt = np.where(nxt < n, nxt, 0) if self.loop else np.minimum(nxt, n - 1)
-        w = np.clip((tau - times[rows]) / (t_next - times[rows]), 0.0, 1.0)
-        return values + w * (gather(nxt) - values)
+        w = np.clip((tau - times[rows]) / (t_next - times[rows]), 0.0, 1.0)[group.inverse]
+        return values + w * (group.gather(nxt[group.inverse]) - values)
 
     def block(self, first_slot: int, n_slots: int) -> ChannelBlock:
         """Per-slot values for slots ``first_slot …`` (shape [n_slots, n_clients])."""
         t = (first_slot + np.arange(n_slots, dtype=np.float64)) * self.slot_s
-        out = np.empty((n_slots, self.n_clients))
-        for store, clients, gather in self._groups:
-            out[:, clients] = self._values(store, clients, gather, t, first_slot)
+        # Client-major while gathering (contiguous per client), slot-major for the MAC.
+        by_client = np.empty((self.n_clients, n_slots))
+        for group in self._groups:
+            by_client[group.clients] = self._values(group, t, first_slot)
+        out = np.ascontiguousarray(by_client.T)
         if self._scale != 1.0 or self._shift != 0.0:
             out = self._scale * out + self._shift
         if self.kind == "snr":
