@@ -80,21 +80,42 @@ def _is_number(text: str) -> bool:
     return "_" not in text
 
 
-def _open_text(path: str) -> Iterator[tuple[int, str]]:
-    """Yield ``(line number, line without terminator)``; undecodable bytes are errors."""
+def _decode_error(path: str) -> TraceFormatError:
+    """Locate the first undecodable byte by streaming the file (slow path)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1
     with open(path, "rb") as raw:
-        data = raw.read()
+        while True:
+            chunk = raw.read(1 << 20)
+            # Bytes of an unfinished character carried over from the last chunk.
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                pos = min(max(0, exc.start - pending), max(0, len(chunk) - 1))
+                line += len(re.findall(rb"\r\n|\r|\n", chunk[:pos]))
+                what = (
+                    f"byte 0x{chunk[pos]:02x} at offset {offset + pos}" if chunk else "at the end"
+                )
+                return trace_error(path, f"not UTF-8 text ({what})", line=line)
+            if not chunk:
+                break
+            line += len(re.findall(rb"\r\n|\r|\n", chunk))
+            offset += len(chunk)
+    return trace_error(path, "not UTF-8 text")
+
+
+def _open_text(path: str) -> Iterator[tuple[int, str]]:
+    """Stream ``(line number, line without terminator)``; undecodable bytes are errors.
+
+    Universal newlines, like pandas' C tokenizer: \\r\\n, \\r and \\n end a line.
+    """
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = 1 + len(re.findall(rb"\r\n|\r|\n", data[: exc.start]))
-        raise trace_error(
-            path, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", line=line
-        ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    # Universal newlines, like pandas' C tokenizer: \r\n, \r and \n end a line.
-    yield from enumerate(re.split(r"\r\n|\r|\n", text), start=1)
+        with open(path, encoding="utf-8-sig", newline=None) as text:
+            for line_no, line in enumerate(text, start=1):
+                yield line_no, line.rstrip("\n")
+    except UnicodeDecodeError:
+        raise _decode_error(path) from None
 
 
 def _head_lines(path: str, limit: int = 64 * 1024) -> list[str]:
