@@ -39,7 +39,7 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
 
 
 def _read(args: argparse.Namespace, path: str) -> ChannelTrace:
-    from cosim.channels.drivetest import DriveTestColumns
+    from cosim.channels.config import DriveTestColumns
     from cosim.channels.formats import read_trace
 
     try:

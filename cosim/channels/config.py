@@ -3,7 +3,7 @@
 A scenario switches to a recorded trace with one key; the rest is optional::
 
     channel:
-      trace: channels/ped_umi_3p5ghz.h5     # or traces: [a.csv, b.csv, ...] (one per client)
+      trace: channels/ped_umi_3p5ghz.csv    # or traces: [a.csv, b.csv, ...] (one per client)
       loop: false
       interpolation: linear
       offset_step_s: 5.0                    # client i starts i * 5 s into the trace
@@ -19,9 +19,47 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cosim.channels.drivetest import DriveTestColumns
 from cosim.config.checks import check_choice, check_int_range, check_non_negative, check_positive
 from cosim.errors import ConfigFieldError
+
+TimeUnit = Literal["s", "ms", "us", "datetime"]
+ValueUnit = Literal["dB", "linear", "bit/s", "kbit/s", "Mbit/s", "Gbit/s"]
+VALUE_UNITS: tuple[str, ...] = ("dB", "linear", "bit/s", "kbit/s", "Mbit/s", "Gbit/s")
+
+
+@dataclass(frozen=True)
+class DriveTestColumns:
+    """Column mapping of a drive-test CSV (``channel.columns`` in a scenario).
+
+    Attributes:
+        time: header name of the time column.
+        time_unit: ``s``/``ms``/``us`` for numbers, ``datetime`` for ISO-8601
+            date-times like ``2024-05-02 10:00:00.500``.
+        value: header name of the SNR or rate column.
+        value_unit: ``dB`` or ``linear`` (an SNR), or ``bit/s``, ``kbit/s``,
+            ``Mbit/s``, ``Gbit/s`` (a rate).
+        separator: ``comma``, ``semicolon``, ``tab`` or ``whitespace``.
+        duplicates: rows sharing a timestamp are an ``error``, or merged by
+            their ``mean`` (of SNR [dB] or rate [bit/s]) or the ``last`` row.
+    """
+
+    time: str = "Timestamp"
+    time_unit: TimeUnit = "s"
+    value: str = "SNR"
+    value_unit: ValueUnit = "dB"
+    separator: Literal["comma", "semicolon", "tab", "whitespace"] = "comma"
+    duplicates: Literal["error", "mean", "last"] = "error"
+
+    def __post_init__(self) -> None:
+        if not self.time.strip():
+            raise ConfigFieldError("time", "must name the time column, got ''")
+        if not self.value.strip():
+            raise ConfigFieldError("value", "must name the value column, got ''")
+        check_choice("time_unit", self.time_unit, ("s", "ms", "us", "datetime"))
+        check_choice("value_unit", self.value_unit, VALUE_UNITS)
+        check_choice("separator", self.separator, ("comma", "semicolon", "tab", "whitespace"))
+        check_choice("duplicates", self.duplicates, ("error", "mean", "last"))
+
 
 TraceFormat = Literal["auto", "native_csv", "native_h5", "throughput", "mahimahi", "drive_test"]
 TRACE_FORMATS: tuple[str, ...] = (

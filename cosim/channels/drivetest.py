@@ -7,7 +7,7 @@ e.g.::
     2024-05-02 10:00:00.000,-95,12.5,11,18250
     2024-05-02 10:00:00.500,-97,10.1,10,15100
 
-:class:`DriveTestColumns` names the time column and its unit (seconds,
+:class:`cosim.channels.config.DriveTestColumns` names the time column and its unit (seconds,
 milliseconds, microseconds or date-times) and one value column with its
 unit: ``dB``/``linear`` for an SNR, ``bit/s``…``Gbit/s`` for a rate. Other
 columns are ignored, whatever they hold. Values become SNR [dB] or rate
@@ -17,12 +17,11 @@ columns are ignored, whatever they hold. Values become SNR [dB] or rate
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from cosim.channels.config import DriveTestColumns
 from cosim.channels.location import trace_error
 from cosim.channels.series import ChannelTrace, infer_end_s
 from cosim.channels.textio import WHITESPACE, TextHeader, scan_header
@@ -32,53 +31,15 @@ from cosim.channels.validate import (
     check_snr_range,
     check_time,
 )
-from cosim.config.checks import check_choice
-from cosim.errors import ConfigFieldError, TraceFormatError
+from cosim.errors import TraceFormatError
 
-TimeUnit = Literal["s", "ms", "us", "datetime"]
-ValueUnit = Literal["dB", "linear", "bit/s", "kbit/s", "Mbit/s", "Gbit/s"]
 _TIME_SCALE = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 _RATE_SCALE = {"bit/s": 1.0, "kbit/s": 1e3, "Mbit/s": 1e6, "Gbit/s": 1e9}
 _SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "whitespace": WHITESPACE}
 
 
-@dataclass(frozen=True)
-class DriveTestColumns:
-    """Column mapping of a drive-test CSV (``channel.columns`` in a scenario).
-
-    Attributes:
-        time: header name of the time column.
-        time_unit: ``s``/``ms``/``us`` for numbers, ``datetime`` for ISO-8601
-            date-times like ``2024-05-02 10:00:00.500``.
-        value: header name of the SNR or rate column.
-        value_unit: ``dB`` or ``linear`` (an SNR), or ``bit/s``, ``kbit/s``,
-            ``Mbit/s``, ``Gbit/s`` (a rate).
-        separator: ``comma``, ``semicolon``, ``tab`` or ``whitespace``.
-        duplicates: rows sharing a timestamp are an ``error``, or merged by
-            their ``mean`` (of SNR [dB] or rate [bit/s]) or the ``last`` row.
-    """
-
-    time: str = "Timestamp"
-    time_unit: TimeUnit = "s"
-    value: str = "SNR"
-    value_unit: ValueUnit = "dB"
-    separator: Literal["comma", "semicolon", "tab", "whitespace"] = "comma"
-    duplicates: Literal["error", "mean", "last"] = "error"
-
-    def __post_init__(self) -> None:
-        if not self.time.strip():
-            raise ConfigFieldError("time", "must name the time column, got ''")
-        if not self.value.strip():
-            raise ConfigFieldError("value", "must name the value column, got ''")
-        check_choice("time_unit", self.time_unit, ("s", "ms", "us", "datetime"))
-        check_choice("value_unit", self.value_unit, ("dB", "linear", *_RATE_SCALE))
-        check_choice("separator", self.separator, tuple(_SEPARATORS))
-        check_choice("duplicates", self.duplicates, ("error", "mean", "last"))
-
-    @property
-    def is_rate(self) -> bool:
-        """True when the value column is a rate."""
-        return self.value_unit in _RATE_SCALE
+def _is_rate(columns: DriveTestColumns) -> bool:
+    return columns.value_unit in _RATE_SCALE
 
 
 def _column_index(head: TextHeader, name: str, role: str) -> int:
@@ -161,7 +122,7 @@ def read_drive_test(
     time_s = _times(frame[t_col], head, t_col, columns.time_unit)
     values = _numbers(frame[v_col].astype(str).str.strip(), head, v_col)
     v_loc = head.locator((v_col,))
-    if columns.is_rate:
+    if _is_rate(columns):
         check_non_negative_rate(values[:, None], v_loc)
         values = values * _RATE_SCALE[columns.value_unit]
     elif columns.value_unit == "linear":
@@ -169,7 +130,7 @@ def read_drive_test(
             row = int(np.flatnonzero(values <= 0)[0])
             raise v_loc.error(row, 0, f"linear SNR must be > 0, got {values[row]:g}")
         values = 10.0 * np.log10(values)
-    if not columns.is_rate:
+    if not _is_rate(columns):
         check_snr_range(values[:, None], v_loc, allow=allow_out_of_range_snr)
     time_loc = head.locator((t_col,))
     check_time(time_s, time_loc, col=0, allow_repeats=columns.duplicates != "error")
@@ -179,7 +140,7 @@ def read_drive_test(
     return ChannelTrace(
         time_s,
         values[:, None],
-        "rate_bps" if columns.is_rate else "snr_db",
+        "rate_bps" if _is_rate(columns) else "snr_db",
         infer_end_s(time_s, path, last_line),
         (columns.value,),
         path,

@@ -15,8 +15,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from cosim.channels.config import TRACE_FORMATS
-from cosim.channels.drivetest import DriveTestColumns, read_drive_test
+from cosim.channels.config import TRACE_FORMATS, DriveTestColumns
+from cosim.channels.drivetest import read_drive_test
 from cosim.channels.location import trace_error
 from cosim.channels.mahimahi import read_mahimahi, write_mahimahi
 from cosim.channels.native_csv import iter_native_csv, read_native_csv, write_native_csv

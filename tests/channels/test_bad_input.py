@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from cosim.channels.drivetest import DriveTestColumns
+from cosim.channels.config import DriveTestColumns
 from cosim.channels.formats import read_trace
 from cosim.errors import TraceFormatError
 

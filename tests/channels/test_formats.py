@@ -6,7 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from cosim.channels.drivetest import DriveTestColumns, read_drive_test
+from cosim.channels.config import DriveTestColumns
+from cosim.channels.drivetest import read_drive_test
 from cosim.channels.formats import detect_format, read_trace, write_trace
 from cosim.channels.mahimahi import (
     OPPORTUNITY_BPS,

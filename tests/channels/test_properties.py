@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cosim.channels.drivetest import DriveTestColumns
+from cosim.channels.config import DriveTestColumns
 from cosim.channels.formats import read_trace
 from cosim.channels.series import ChannelTrace
 from cosim.errors import TraceFormatError
@@ -90,3 +90,44 @@ def test_random_csv(content: str, fmt: str) -> None:
 )
 def test_plausible_prefix_then_garbage(prefix: bytes, content: bytes, fmt: str) -> None:
     _roundtrip(prefix + content, ".h5" if fmt == "native_h5" else ".csv", fmt)
+
+
+@st.composite
+def random_h5(draw: st.DrawFn) -> dict:
+    """A valid HDF5 file with a random (often wrong) cosim-trace-like structure."""
+    n = draw(st.integers(0, 6))
+    floats = st.floats(allow_nan=True, allow_infinity=True, width=32)
+    return {
+        "format": draw(st.sampled_from(["cosim-channel-trace", "other", b"cosim-channel-trace"])),
+        "quantity": draw(st.sampled_from(["snr_db", "rate_bps", "power", 3])),
+        "end_s": draw(st.one_of(st.none(), floats)),
+        "columns": draw(st.sampled_from(['["a", "b"]', "[1]", "not json", "{}", "[]"])),
+        "time": draw(st.one_of(
+            st.lists(floats, min_size=n, max_size=n),
+            st.just([[0.0, 1.0]]), st.just(["a", "b"]), st.just([]),
+        )),
+        "values": draw(st.one_of(
+            st.lists(st.lists(floats, min_size=2, max_size=2), min_size=n, max_size=n),
+            st.lists(floats, min_size=n, max_size=n), st.just([[1, 2]]), st.just([["x"]]),
+        )),
+        "dataset": draw(st.sampled_from(["snr_db", "rate_bps", "other"])),
+    }
+
+
+@SETTINGS
+@given(spec=random_h5())
+def test_random_hdf5_structures(spec: dict) -> None:
+    import h5py
+
+    fd, path = tempfile.mkstemp(suffix=".h5")
+    os.close(fd)
+    try:
+        with h5py.File(path, "w") as f:
+            for key in ("format", "quantity", "end_s", "columns"):
+                if spec[key] is not None:
+                    f.attrs[key] = spec[key]
+            f["time_s"] = spec["time"] if spec["time"] else np.zeros(0)
+            f[spec["dataset"]] = spec["values"] if spec["values"] else np.zeros((0, 1))
+        _check_outcome(path, "native_h5")
+    finally:
+        os.unlink(path)

@@ -47,7 +47,7 @@ def _blocks() -> list[str]:
 def test_readme_examples_parse(tmp_path, monkeypatch):
     import yaml
 
-    from cosim.channels.drivetest import DriveTestColumns
+    from cosim.channels.config import DriveTestColumns
 
     blocks = _blocks()
     native = next(b for b in blocks if b.startswith("# provenance"))
