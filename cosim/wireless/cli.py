@@ -5,10 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
-from cosim.wireless.runner import place_distances, run_wireless
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``wireless`` subcommand."""
@@ -36,8 +32,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Handler of ``cosim wireless``: returns the exit code."""
+    import numpy as np
+
     from cosim.scenario import load_scenario
     from cosim.trace.writer import TraceWriter
+    from cosim.wireless.runner import place_distances, run_wireless
 
     loaded = load_scenario(args.scenario, args.overrides)
     scenario = loaded.config

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cosim.config.checks import (
+    check_choice,
     check_int_range,
     check_non_negative,
     check_positive,
@@ -65,6 +66,7 @@ class UMaPathLoss:
     ut_height_m: float = 1.5
 
     def __post_init__(self) -> None:
+        _check_los(self.los)
         _check_heights(self.bs_height_m, self.ut_height_m, ut_max=22.5)
 
 
@@ -78,6 +80,7 @@ class UMiPathLoss:
     ut_height_m: float = 1.5
 
     def __post_init__(self) -> None:
+        _check_los(self.los)
         _check_heights(self.bs_height_m, self.ut_height_m, ut_max=22.5)
 
 
@@ -93,9 +96,14 @@ class RMaPathLoss:
     street_width_m: float = 20.0
 
     def __post_init__(self) -> None:
+        _check_los(self.los)
         _check_heights(self.bs_height_m, self.ut_height_m, ut_max=10.0)
         check_range("building_height_m", self.building_height_m, 5.0, 50.0)
         check_range("street_width_m", self.street_width_m, 5.0, 50.0)
+
+
+def _check_los(los: str) -> None:
+    check_choice("los", los, ("auto", "los", "nlos"))
 
 
 def _check_heights(bs: float, ut: float, ut_max: float) -> None:
@@ -104,6 +112,7 @@ def _check_heights(bs: float, ut: float, ut_max: float) -> None:
 
 
 PathLossConfig = FreeSpacePathLoss | LogDistancePathLoss | UMaPathLoss | UMiPathLoss | RMaPathLoss
+PATH_LOSS_MODELS = (FreeSpacePathLoss, LogDistancePathLoss, UMaPathLoss, UMiPathLoss, RMaPathLoss)
 
 
 # --------------------------------------------------------------------------- fading
@@ -131,6 +140,8 @@ class FadingConfig:
     subbands: int = 1
 
     def __post_init__(self) -> None:
+        check_choice("distribution", self.distribution, ("rayleigh", "rician", "nakagami", "none"))
+        check_choice("correlation", self.correlation, ("block", "jakes", "ar1"))
         check_range("k_db", self.k_db, -40.0, 40.0)
         check_range("m", self.m, 0.5, 100.0)
         if self.block_s is not None:
@@ -155,6 +166,7 @@ class ShannonLink:
     bler: float = 0.0
 
     def __post_init__(self) -> None:
+        check_choice("model", self.model, ("shannon",))
         check_range("snr_gap_db", self.snr_gap_db, 0.0, 30.0)
         check_positive("max_spectral_efficiency", self.max_spectral_efficiency)
         check_range("bler", self.bler, 0.0, 1.0, high_inclusive=False)
@@ -173,6 +185,7 @@ class CqiTableLink:
     bler_slope_per_db: float = 2.0
 
     def __post_init__(self) -> None:
+        check_choice("model", self.model, ("cqi_table",))
         check_range("target_bler", self.target_bler, 1e-6, 0.5)
         check_range("bler_slope_per_db", self.bler_slope_per_db, 0.1, 20.0)
 
@@ -199,6 +212,8 @@ class MacConfig:
     pf_beta: float = 0.01
 
     def __post_init__(self) -> None:
+        check_choice("access", self.access, ("ofdma", "tdma"))
+        check_choice("scheduler", self.scheduler, ("round_robin", "proportional_fair", "max_rate"))
         check_positive("slot_s", self.slot_s)
         check_int_range("num_rbs", self.num_rbs, 1)
         check_positive("rb_bandwidth_hz", self.rb_bandwidth_hz)
@@ -224,6 +239,7 @@ class PacketConfig:
     harq_combining: Literal["chase", "none"] = "chase"
 
     def __post_init__(self) -> None:
+        check_choice("harq_combining", self.harq_combining, ("chase", "none"))
         check_int_range("mtu_bytes", self.mtu_bytes, 1)
         check_int_range("harq_rtt_slots", self.harq_rtt_slots, 1, 1024)
         check_int_range("harq_max_tx", self.harq_max_tx, 1, 64)
@@ -290,6 +306,16 @@ class WirelessConfig:
     channel_sample_every_slots: int = 10
 
     def __post_init__(self) -> None:
+        check_choice("downlink", self.downlink, ("broadcast", "unicast"))
+        if not isinstance(self.path_loss, PATH_LOSS_MODELS):
+            names = ", ".join(repr(m.model) for m in (c() for c in PATH_LOSS_MODELS))
+            raise ConfigFieldError(
+                "path_loss.model", f"must be one of {names}, got {self.path_loss!r}"
+            )
+        if not isinstance(self.link, (ShannonLink, CqiTableLink)):
+            raise ConfigFieldError(
+                "link.model", f"must be 'shannon' or 'cqi_table', got {self.link!r}"
+            )
         if self.carrier_hz is not None:
             check_range("carrier_hz", self.carrier_hz, 1e8, 1e11)
         check_positive("bandwidth_hz", self.bandwidth_hz)
