@@ -17,8 +17,9 @@ end (``end_s``) replay wraps to its first sample (``loop``, period
 ``end_s − t_0``) or raises :class:`~cosim.errors.TraceFormatError` when a
 block *starts* past the end (later slots of a block are the MAC's prefetch,
 which may overrun a trace that covers the run; they hold the last sample).
-``build_replay_source(..., required_duration_s=...)`` checks coverage up front. The value
-replayed is ``snr_scale · v + snr_offset_db`` [dB] or ``rate_scale · v`` [bit/s].
+``build_replay_source(..., required_duration_s=...)`` checks coverage up
+front. The value replayed is ``snr_scale · v + snr_offset_db`` [dB] or
+``rate_scale · v`` [bit/s].
 
 Memory: small traces are held as one array; HDF5 traces are read through a
 per-client window of :data:`WINDOW_ROWS` samples (8 bytes each per client),
