@@ -1,0 +1,116 @@
+"""Small-scale fading statistics against closed forms.
+
+Tolerances are 5 standard errors of the estimate, from the sample itself
+(``sd / sqrt(n)``) or from the binomial variance ``p (1 − p) / n``; with
+independent samples a correct model fails such a check with probability
+below 1e-6 (normal tail beyond 5 σ).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import exp1, j0
+
+from cosim.wireless.fading import (
+    BlockFading,
+    GaussMarkovFading,
+    JakesFading,
+    power_gain,
+)
+
+N_CLIENTS = 400
+N_SLOTS = 500  # 200 000 i.i.d. samples with one-slot blocks
+
+
+def iid_gain(distribution: str, **kw) -> np.ndarray:
+    h = BlockFading(N_CLIENTS, 1, 1, key=12345).samples(0, N_SLOTS)
+    return power_gain(h, distribution, los_key=99, **kw).ravel()
+
+
+def within_5se(samples: np.ndarray, expected: float) -> None:
+    se = samples.std(ddof=1) / np.sqrt(samples.size)
+    assert abs(samples.mean() - expected) < 5 * se, (samples.mean(), expected, se)
+
+
+@pytest.mark.parametrize(
+    ("distribution", "kw"),
+    [("rayleigh", {}), ("rician", {"k_db": 6.0}), ("nakagami", {"m": 2.5}), ("nakagami", {"m": 0.6})],
+)
+def test_mean_power_is_one(distribution, kw):
+    within_5se(iid_gain(distribution, **kw), 1.0)
+
+
+@pytest.mark.parametrize("x", [0.05, 0.5, 2.0])
+def test_rayleigh_outage(x):
+    g = iid_gain("rayleigh")
+    p = 1 - np.exp(-x)  # P(g < x) for an Exp(1) power gain
+    se = np.sqrt(p * (1 - p) / g.size)
+    assert abs(np.mean(g < x) - p) < 5 * se
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 10.0, 20.0])
+def test_rayleigh_ergodic_capacity(snr_db):
+    snr = 10 ** (snr_db / 10)
+    g = iid_gain("rayleigh")
+    # E[log2(1 + γ̄ g)] = log2(e) · e^{1/γ̄} · E1(1/γ̄) for g ~ Exp(1)
+    expected = np.exp(1 / snr) * exp1(1 / snr) / np.log(2)
+    within_5se(np.log2(1 + snr * g), expected)
+
+
+@pytest.mark.parametrize("k_db", [-3.0, 3.0, 10.0])
+def test_rician_second_moment(k_db):
+    k = 10 ** (k_db / 10)
+    g = iid_gain("rician", k_db=k_db)
+    within_5se(g**2, (2 + 4 * k + k**2) / (k + 1) ** 2)  # E[g²] of a unit-mean Rician power
+
+
+@pytest.mark.parametrize("m", [0.5, 1.0, 3.0])
+def test_nakagami_moments(m):
+    g = iid_gain("nakagami", m=m)
+    within_5se(g**2, 1 + 1 / m)  # Gamma(m, 1/m): E[g²] = 1 + 1/m
+    if m == 1.0:
+        r = iid_gain("rayleigh")
+        np.testing.assert_allclose(g, r, rtol=1e-9)  # m = 1 is Rayleigh, sample for sample
+
+
+def test_jakes_autocorrelation_is_j0():
+    fd, dt, n_clients = 50.0, 1e-3, 3000
+    proc = JakesFading(np.full(n_clients, fd), 1, dt, key=7, num_sinusoids=16)
+    lags = np.arange(0, 25)
+    h = proc.samples(1000, 200 + lags[-1])  # start late: stationarity
+    for lag in lags:
+        # one estimate per client (averaged over 200 time origins); clients are independent
+        per_client = np.mean(h[lag : lag + 200, :, 0] * np.conj(h[:200, :, 0]), axis=0).real
+        se = per_client.std(ddof=1) / np.sqrt(n_clients)
+        assert abs(per_client.mean() - j0(2 * np.pi * fd * lag * dt)) < 5 * se, lag
+
+
+def test_jakes_values_do_not_depend_on_batching():
+    proc = JakesFading(np.array([10.0, 80.0]), 2, 1e-3, key=3)
+    whole = proc.samples(100, 300)
+    parts = np.concatenate([proc.samples(100, 1), proc.samples(101, 150), proc.samples(251, 149)])
+    np.testing.assert_allclose(parts, whole, rtol=1e-9, atol=1e-12)
+
+
+def test_ar1_lag_correlation_and_idle_gap():
+    fd, dt, n = 30.0, 1e-3, 4000
+    proc = GaussMarkovFading(np.full(n, fd), 1, dt, key=5)
+    h = proc.samples(0, 60)[:, :, 0]
+    rho = j0(2 * np.pi * fd * dt)
+    for lag in (1, 5, 20):
+        per_client = np.mean(h[lag:] * np.conj(h[:-lag]), axis=0).real
+        se = per_client.std(ddof=1) / np.sqrt(n)
+        assert abs(per_client.mean() - rho**lag) < 5 * se
+    within_5se(np.abs(h[-1]) ** 2, 1.0)
+    # across an idle gap of 40 slots the exact 40-step transition keeps ρ^40
+    after = proc.samples(99, 1)[0, :, 0]
+    per = (after * np.conj(h[-1])).real
+    assert abs(per.mean() - rho**40) < 5 * per.std(ddof=1) / np.sqrt(n)
+
+
+def test_block_fading_is_constant_within_a_block():
+    proc = BlockFading(3, 2, block_slots=10, key=1)
+    h = proc.samples(5, 30)
+    assert np.all(h[0] == h[4]) and np.all(h[5] == h[14])
+    assert not np.allclose(h[4], h[5])
