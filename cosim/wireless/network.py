@@ -11,6 +11,11 @@ until that moment and fires the finished transfers' events. So SimPy sees
 one event per transfer milestone, never one per slot, and while no transfer
 is active the driver waits on an event and idle time costs nothing.
 
+Slot alignment: a transfer submitted at t is first scheduled in slot
+``⌈t / slot_s⌉``; a TB sent in slot s is decoded at ``(s + 1) · slot_s``; a
+transfer with a deadline is scheduled only in slots that end by it, and is cut
+off at the deadline itself.
+
 Example, inside a SimPy process::
 
     net = WirelessNetwork(env, config, distances_m, speeds_mps, rng)

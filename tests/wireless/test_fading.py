@@ -35,7 +35,12 @@ def within_5se(samples: np.ndarray, expected: float) -> None:
 
 @pytest.mark.parametrize(
     ("distribution", "kw"),
-    [("rayleigh", {}), ("rician", {"k_db": 6.0}), ("nakagami", {"m": 2.5}), ("nakagami", {"m": 0.6})],
+    [
+        ("rayleigh", {}),
+        ("rician", {"k_db": 6.0}),
+        ("nakagami", {"m": 2.5}),
+        ("nakagami", {"m": 0.6}),
+    ],
 )
 def test_mean_power_is_one(distribution, kw):
     within_5se(iid_gain(distribution, **kw), 1.0)
