@@ -34,7 +34,7 @@ from cosim.wireless.scheduler import allocate
 from cosim.wireless.tblog import CUT, LOST, OK, TbLog, TransferCounters
 
 #: Size of a full-buffer transfer [bytes]: never runs dry.
-FULL_BUFFER = 2**62
+FULL_BUFFER = 2**56  # ×8 bits still fits in int64
 
 
 class MacEngine:
