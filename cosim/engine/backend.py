@@ -234,6 +234,7 @@ class DistillationBackend:
             return UploadPayload(client, state.round, data, 0, T, 0.0, 0, 0, False, 0, 0.0)
         model = state.model
         model.activate()
+        model.model.eval()  # the knowledge sent is the model's, not a dropout sample
         batch = self.public_batch(state.round)
         hidden_index = state.trainer.hidden_index if plan.hidden else None
         logits, hidden = model.forward(batch, hidden_index)
@@ -275,6 +276,10 @@ class DistillationBackend:
         (kind 0) and clients keep their previous knowledge.
         """
         rnd = self._round if round_index is None else round_index
+        if self.plan.upload == "none":
+            self.last_downlink = b""
+            self.last_aggregation = AggregationReport(rnd, [], {}, {}, 0)
+            return b""
         excluded: dict[str, str] = {}
         tokens: dict[str, int] = {}
         decoded: dict[str, object] = {}
@@ -290,10 +295,8 @@ class DistillationBackend:
             decoded = {n: d for n, d in decoded.items() if tokens[n] > 0}
         for name in set(received) - set(decoded) - set(excluded):
             excluded[name] = "no whole token record arrived"
-        kind, body = (KIND_NONE, b"")
-        if decoded and self.plan.upload != "none":
-            kind, body = self._merge(decoded, rnd)
-        self.last_downlink = b"" if self.plan.upload == "none" else pack_downlink(rnd, kind, body)
+        kind, body = self._merge(decoded, rnd) if decoded else (KIND_NONE, b"")
+        self.last_downlink = pack_downlink(rnd, kind, body)
         self.last_aggregation = AggregationReport(
             rnd, sorted(decoded), excluded, tokens, len(self.last_downlink)
         )
@@ -302,8 +305,6 @@ class DistillationBackend:
     def _decode_upload(self, payload: bytes) -> tuple[object, int]:
         if self.plan.upload == "adapters":
             return adapters_from_bytes(payload), 0
-        if self.plan.upload == "none":
-            return None, 0
         result = codec.decode(payload)
         return result.logits, result.n_tokens
 

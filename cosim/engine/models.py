@@ -21,6 +21,7 @@ Attention-score FLOPs (∝ sequence length) are ignored, as in the usual 6·N·D
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -186,7 +187,12 @@ class ModelPool:
             if key not in self._bases:
                 base = load_base_model(spec, seed=self.seed).to(self.device)
                 n_base = _unique_numel(base)
-                peft_model = get_peft_model(base, lora, adapter_name=adapter)
+                with warnings.catch_warnings():
+                    # peft calls a transformers API deprecated in v5; not ours to fix.
+                    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+                    peft_model = get_peft_model(base, lora, adapter_name=adapter)
+                # Inference mode (no dropout) unless a trainer switches it on.
+                peft_model.eval()
                 self._bases[key] = SharedBase(peft_model, n_base, [adapter])
             else:
                 shared = self._bases[key]

@@ -162,52 +162,82 @@ class LocalTrainer:
             use_kd = use_hidden = False
         snapshot = self._snapshot()
         start = time.perf_counter()
-        sums = np.zeros(4)
-        tokens = 0
-        model_training = client.model.training
-        client.model.train()
+        tokens = [0]
+        # Dropout (LoRA's, or a base model's) draws from torch's global RNG:
+        # fork it and seed from the client's generator, so updates are
+        # reproducible and the caller's RNG state is untouched.
+        devices = [client.device] if client.device.type == "cuda" else []
+        was_training = client.model.training
         try:
-            for _ in range(steps):
-                rows = rng.integers(0, len(self.shard), size=min(self.batch_size, len(self.shard)))
-                private = self.shard[torch.from_numpy(rows)].to(client.device)
-                logits, _ = client.forward(private[:, :-1])
-                ce = functional.cross_entropy(
-                    logits.float().reshape(-1, logits.shape[-1]), private[:, 1:].reshape(-1)
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(int(rng.integers(2**63)))
+                client.model.train()
+                sums = self._run_steps(
+                    steps, rng, weights, knowledge, public_batch, public_tokens,
+                    use_kd, use_hidden, tokens,
                 )
-                total = ce
-                kd = hid = torch.zeros((), device=client.device)
-                tokens += private.numel()
-                if use_kd or use_hidden:
-                    kd, hid = self._public_losses(
-                        public_batch, public_tokens, knowledge, weights, use_kd, use_hidden
-                    )
-                    total = total + weights.alpha * kd + weights.beta * hid
-                    tokens += public_batch.numel()
-                if not torch.isfinite(total):
-                    raise FloatingPointError(f"non-finite loss {total.item()}")
-                self.optimizer.zero_grad(set_to_none=True)
-                total.backward()
-                norm = torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
-                if not torch.isfinite(norm):
-                    raise FloatingPointError("non-finite gradient")
-                self.optimizer.step()
-                sums += [total.item(), ce.item(), kd.item(), hid.item()]
         except FloatingPointError as exc:
             self._restore(snapshot)
             return UpdateReport(
-                client.name, round_index, client.train_flops(tokens), tokens, steps,
+                client.name, round_index, client.train_flops(tokens[0]), tokens[0], steps,
                 float("nan"), float("nan"), float("nan"), float("nan"),
                 skipped=True, reason=str(exc), wall_s=time.perf_counter() - start,
             )
         finally:
-            client.model.train(model_training)
+            client.model.train(was_training)  # shared base: restore for the other adapters
             self.optimizer.zero_grad(set_to_none=True)
         means = sums / max(steps, 1)
         return UpdateReport(
-            client.name, round_index, client.train_flops(tokens), tokens, steps,
+            client.name, round_index, client.train_flops(tokens[0]), tokens[0], steps,
             float(means[0]), float(means[1]), float(means[2]), float(means[3]),
             wall_s=time.perf_counter() - start,
         )
+
+    def _run_steps(
+        self,
+        steps: int,
+        rng: np.random.Generator,
+        weights: LossWeights,
+        knowledge: GlobalKnowledge | None,
+        public_batch: torch.Tensor | None,
+        public_tokens: int,
+        use_kd: bool,
+        use_hidden: bool,
+        tokens: list[int],
+    ) -> np.ndarray:
+        """The optimisation loop; sums of (total, CE, KD, hidden) losses [4].
+
+        ``tokens[0]`` is advanced as work is done, so a failure still reports it.
+        Raises FloatingPointError on a non-finite loss or gradient norm.
+        """
+        client = self.client
+        sums = np.zeros(4)
+        for _ in range(steps):
+            rows = rng.integers(0, len(self.shard), size=min(self.batch_size, len(self.shard)))
+            private = self.shard[torch.from_numpy(rows)].to(client.device)
+            logits, _ = client.forward(private[:, :-1])
+            ce = functional.cross_entropy(
+                logits.float().reshape(-1, logits.shape[-1]), private[:, 1:].reshape(-1)
+            )
+            total = ce
+            kd = hid = torch.zeros((), device=client.device)
+            tokens[0] += private.numel()
+            if use_kd or use_hidden:
+                kd, hid = self._public_losses(
+                    public_batch, public_tokens, knowledge, weights, use_kd, use_hidden
+                )
+                total = total + weights.alpha * kd + weights.beta * hid
+                tokens[0] += public_batch.numel()
+            if not torch.isfinite(total):
+                raise FloatingPointError(f"non-finite loss {total.item()}")
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            norm = torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+            if not torch.isfinite(norm):
+                raise FloatingPointError("non-finite gradient")
+            self.optimizer.step()
+            sums += [total.item(), ce.item(), kd.item(), hid.item()]
+        return sums
 
     def _public_losses(
         self,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread() -> Iterator[None]:
     # On a shared 2-core machine, OpenMP spin-waiting makes tiny matmuls ~5x
     # slower with 2 threads than with 1; restore the setting afterwards.
