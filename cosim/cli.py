@@ -23,6 +23,8 @@ log = logging.getLogger("cosim")
 # validate`` stays fast.
 COMMAND_MODULES = (
     "cosim.commands",
+    "cosim.sim.cli",
+    "cosim.study.cli",
 )
 
 

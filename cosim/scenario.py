@@ -85,20 +85,17 @@ class OutputConfig:
     Attributes:
         trace_path: HDF5 trace path; ``{name}`` and ``{seed}`` are substituted;
             relative paths are relative to the current directory.
-        channel_sample_interval_s: decimation of the channel table [s].
         flush_every_rounds: trace flush cadence (1 = every round).
         plots: write PNG plots next to the trace at the end of ``cosim run``.
     """
 
     trace_path: str = "runs/{name}-seed{seed}.h5"
-    channel_sample_interval_s: float = 0.01
     flush_every_rounds: int = 1
     plots: bool = True
 
     def __post_init__(self) -> None:
         if not self.trace_path.strip():
             raise ConfigFieldError("trace_path", "must be a non-empty path")
-        check_positive("channel_sample_interval_s", self.channel_sample_interval_s)
         check_int_range("flush_every_rounds", self.flush_every_rounds, 1)
 
 

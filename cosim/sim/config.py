@@ -100,6 +100,12 @@ class ServerConfig:
         round_deadline_s: uplink deadline measured from the round start [s];
             null for no deadline (the round waits for everyone).
         late_policy: late uploads are recorded then discarded.
+        rate_estimator: how a client predicts its uplink rate R̂ for the
+            adaptive Top-k budget ``B = η · R̂ · (deadline − t0)``: ``csi``
+            (current SNR × an equal share of the resource blocks) or ``ewma``
+            (EWMA of its past uplink throughput; ``csi`` until it has one).
+        evaluate_every_rounds: evaluation cadence (the last round is always
+            evaluated); evaluation takes no simulated time.
     """
 
     selection: Literal["all", "random_fraction", "best_m"] = "all"
@@ -107,10 +113,13 @@ class ServerConfig:
     m: int = 1
     round_deadline_s: float | None = 10.0
     late_policy: Literal["discard"] = "discard"
+    rate_estimator: Literal["csi", "ewma"] = "csi"
+    evaluate_every_rounds: int = 1
 
     def __post_init__(self) -> None:
         check_range("fraction", self.fraction, 0.0, 1.0, low_inclusive=False)
         check_int_range("m", self.m, 1)
+        check_int_range("evaluate_every_rounds", self.evaluate_every_rounds, 1)
         if self.round_deadline_s is not None:
             check_positive("round_deadline_s", self.round_deadline_s)
         if self.selection not in ("all", "random_fraction", "best_m"):

@@ -1,0 +1,151 @@
+"""Composition root of ``cosim run``: build the network, the engine and the trace; run.
+
+Randomness: one :class:`numpy.random.SeedSequence` from the scenario seed is
+split into independent streams for client placement, the wireless model and
+server decisions; the engine derives its own streams from the same seed. The
+wireless realisation therefore depends only on the seed and the scenario's
+wireless/client geometry, never on the method — every method of a study sees
+the same channel for a given seed (common random numbers).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import simpy
+from tqdm import tqdm
+
+from cosim.scenario import LoadedScenario, Scenario
+from cosim.sim.backend import Backend
+from cosim.sim.compute import ComputeModel
+from cosim.sim.protocol import RoundProtocol
+from cosim.sim.recorder import Recorder
+from cosim.trace.schema import TABLES
+from cosim.trace.writer import TraceWriter
+from cosim.wireless.network import WirelessNetwork
+
+log = logging.getLogger(__name__)
+
+
+def place_clients(scenario: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Distances [m] and speeds [m/s] per client.
+
+    A client without ``distance_m`` is placed uniformly over the annulus
+    ``min_distance_m ≤ d ≤ cell_radius_m`` (uniform in area:
+    ``d = sqrt(U·(R² − r0²) + r0²)``, U ~ U(0, 1)).
+    """
+    w = scenario.wireless
+    clients = scenario.expanded_clients()
+    distances = np.empty(len(clients))
+    speeds = np.empty(len(clients))
+    for c in clients:
+        if c.group.distance_m is not None:
+            distances[c.index] = c.group.distance_m
+        else:
+            u = rng.uniform()
+            distances[c.index] = np.sqrt(u * (w.cell_radius_m**2 - w.min_distance_m**2)
+                                         + w.min_distance_m**2)
+        speeds[c.index] = c.group.speed_mps
+    return distances, speeds
+
+
+def build_network(
+    loaded: LoadedScenario, env: simpy.Environment, rng: np.random.Generator,
+    distances: np.ndarray, speeds: np.ndarray,
+) -> WirelessNetwork:
+    """The wireless network, with trace replay as the uplink channel when configured."""
+    scenario = loaded.config
+    uplink_source = None
+    if scenario.channel is not None:
+        from cosim.channels.replay import build_replay_source
+
+        uplink_source = build_replay_source(
+            scenario.channel, len(distances), scenario.wireless.mac.slot_s,
+            base_dir=loaded.base_dir,
+        )
+    return WirelessNetwork(env, scenario.wireless, distances, speeds, rng,
+                           uplink_source=uplink_source)
+
+
+def build_backend(scenario: Scenario) -> Backend:
+    """The real distillation engine (imports torch)."""
+    from cosim.engine.backend import DistillationBackend
+
+    return DistillationBackend(
+        scenario.engine_clients(), scenario.data, scenario.distillation, scenario.seed
+    )
+
+
+def _client_rows(scenario: Scenario, backend: Backend, distances: np.ndarray,
+                 speeds: np.ndarray) -> dict[str, list[object]]:
+    rows: dict[str, list[object]] = {c.name: [] for c in TABLES["clients"]}
+    for c in scenario.expanded_clients():
+        model = getattr(backend, "client_model", None)
+        n_params = n_train = -1
+        if model is not None:
+            m = model(c.name)
+            n_params, n_train = int(m.n_params()), int(m.n_trainable())
+        values = {
+            "client": c.index, "name": c.name, "model": c.group.model.preset,
+            "domain": c.group.domain or "", "distance_m": float(distances[c.index]),
+            "speed_mps": float(speeds[c.index]), "device": c.group.device,
+            "n_params": n_params, "n_trainable": n_train,
+        }
+        for key, value in values.items():
+            rows[key].append(value)
+    return rows
+
+
+def run_scenario(
+    loaded: LoadedScenario,
+    out_path: Path,
+    *,
+    progress: bool = True,
+    plots: bool = True,
+    backend: Backend | None = None,
+) -> Path:
+    """Co-simulate ``loaded`` and write its trace to ``out_path``; returns the path.
+
+    ``backend`` replaces the real engine (tests use scripted backends).
+    """
+    scenario = loaded.config
+    root = np.random.SeedSequence(scenario.seed)
+    place_seq, wireless_seq, server_seq = root.spawn(3)
+    distances, speeds = place_clients(scenario, np.random.default_rng(place_seq))
+    env = simpy.Environment()
+    network = build_network(loaded, env, np.random.default_rng(wireless_seq), distances, speeds)
+    if backend is None:
+        backend = build_backend(scenario)
+    names = [c.name for c in scenario.expanded_clients()]
+    compute = ComputeModel(scenario.compute, [c.group.device for c in scenario.expanded_clients()])
+
+    with TraceWriter(
+        out_path, scenario_yaml=loaded.text, resolved_config=loaded.resolved_plain(),
+        seed=scenario.seed, command="run",
+        scenario_path=str(loaded.path or ""), overrides=loaded.overrides,
+    ) as writer:
+        recorder = Recorder(writer)
+        writer.append("clients", _client_rows(scenario, backend, distances, speeds))
+        writer.flush()
+        bar = tqdm(total=scenario.distillation.rounds, desc=scenario.name, unit="round",
+                   disable=not progress)
+
+        def round_done(r: int) -> None:
+            bar.update(1)
+            bar.set_postfix(sim_s=f"{env.now:.2f}")
+
+        protocol = RoundProtocol(env, scenario, names, network, backend, compute, recorder,
+                                 np.random.default_rng(server_seq), on_round_end=round_done)
+        server = env.process(protocol.server())
+        env.run(until=server)
+        bar.close()
+        recorder.flush()
+    if plots:
+        from cosim.analysis.plots import plot_run
+        from cosim.trace.reader import read_trace
+
+        plot_run(read_trace(out_path), out_path.with_name(out_path.stem + "_plots"))
+    return out_path
+
