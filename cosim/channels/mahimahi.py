@@ -15,7 +15,7 @@ Conversion to a rate (used by replay, ``info`` and ``convert``): the
 opportunity at t [ms] delivers its 1500 bytes during the millisecond
 ``((t − 1) mod P, ((t − 1) mod P) + 1]``, so bin ``b = (t − 1) mod P`` of the
 series gets ``rate_b = count_b · 1500 · 8 / 1e-3`` [bit/s] (12 Mbit/s per
-opportunity per ms), sample times ``b · 1e-3`` [s], duration P ms. The inverse
+opportunity per ms) over ``[b, b + 1)`` ms, duration P ms. The inverse
 (:func:`write_mahimahi`) credits bytes per millisecond from any rate trace
 and emits an opportunity each time another 1500 bytes have accumulated;
 Mahimahi → rate → Mahimahi is exact.
@@ -36,6 +36,8 @@ PACKET_BYTES = 1500
 BIN_S = 1e-3
 #: Rate of one opportunity per 1 ms bin [bit/s].
 OPPORTUNITY_BPS = PACKET_BYTES * 8 / BIN_S
+#: Longest trace written as Mahimahi [ms] (the conversion works per millisecond).
+MAX_BINS = 100_000_000
 
 
 def read_mahimahi_timestamps(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
@@ -74,12 +76,25 @@ def read_mahimahi_timestamps(path: str | os.PathLike[str]) -> tuple[np.ndarray, 
 def timestamps_to_trace(
     stamps_ms: np.ndarray, path: str = "", last_line: int | None = None
 ) -> ChannelTrace:
-    """Rate series of a Mahimahi trace (see the module docstring) [bit/s]."""
+    """Rate series of a Mahimahi trace (see the module docstring) [bit/s].
+
+    Only milliseconds whose rate changes get a sample (a busy bin, and the
+    first idle bin after one), so a long, sparse trace stays small; under
+    zero-order hold this is the same series as one sample per millisecond.
+    """
     period = int(stamps_ms[-1])
-    counts = np.bincount((stamps_ms - 1) % period, minlength=period)
+    bins, counts = np.unique((stamps_ms - 1) % period, return_counts=True)
+    # An idle bin starts after every busy bin not followed by another busy one.
+    idle = bins + 1
+    idle = idle[(idle < period) & ~np.isin(idle, bins)]
+    if bins[0] != 0:
+        idle = np.append(idle, 0)
+    times = np.concatenate([bins, idle])
+    rates = np.concatenate([counts * OPPORTUNITY_BPS, np.zeros(idle.shape[0])])
+    order = np.argsort(times, kind="stable")
     return ChannelTrace(
-        np.arange(period) * BIN_S,
-        (counts * OPPORTUNITY_BPS)[:, None],
+        times[order] * BIN_S,
+        rates[order][:, None],
         "rate_bps",
         period * BIN_S,
         ("0",),
@@ -111,6 +126,11 @@ def trace_to_timestamps(trace: ChannelTrace, column: int = 0) -> np.ndarray:
     t = trace.time_s - trace.time_s[0]
     rate = trace.values[:, column]
     n_bins = int(np.ceil(trace.duration_s / BIN_S - 1e-9))
+    if n_bins > MAX_BINS:
+        raise ValueError(
+            f"{trace.duration_s:g} s is too long to write as a Mahimahi trace "
+            f"(at most {MAX_BINS * BIN_S:g} s)"
+        )
     # Cumulative bits at the sample times (exact for a zero-order hold) ...
     edges_t = np.append(t, trace.duration_s)
     cum_bits = np.concatenate(([0.0], np.cumsum(rate * np.diff(edges_t))))

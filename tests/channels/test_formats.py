@@ -211,3 +211,17 @@ def test_detect_format(write, name, text, fmt):
 
 def test_detect_hdf5_by_suffix(tmp_path):
     assert detect_format(tmp_path / "x.h5") == "native_h5"
+
+
+def test_sparse_mahimahi_stays_small(write):
+    # A day-long period with three opportunities: samples only where the rate changes.
+    trace = read_mahimahi(write("t.up", "5\n5\n7\n86400000\n"))
+    assert trace.n_samples == 6 and trace.end_s == pytest.approx(86400.0)
+    np.testing.assert_allclose(trace.time_s * 1e3, [0, 4, 5, 6, 7, 86_399_999], atol=1e-6)
+    np.testing.assert_array_equal(trace.values[:, 0] / OPPORTUNITY_BPS, [0, 2, 0, 1, 0, 1])
+
+
+def test_too_long_for_mahimahi():
+    trace = ChannelTrace([0.0, 1e6], [[1e6], [1e6]], "rate_bps", 2e6)
+    with pytest.raises(ValueError, match="too long to write as a Mahimahi trace"):
+        trace_to_timestamps(trace)

@@ -49,9 +49,18 @@ def random_csv(draw: st.DrawFn) -> str:
     return newline.join(lines) + end
 
 
-def _check_outcome(path: str, fmt: str) -> None:
+MAPPINGS = (
+    DriveTestColumns(),
+    DriveTestColumns(time="time_s", time_unit="datetime", value="Mbit/s", value_unit="Mbit/s"),
+    DriveTestColumns(time="x", time_unit="ms", value="SNR", value_unit="linear",
+                     separator="whitespace", duplicates="mean"),
+    DriveTestColumns(time="Timestamp", value="snr_db", separator="semicolon", duplicates="last"),
+)
+
+
+def _check_outcome(path: str, fmt: str, columns: DriveTestColumns = MAPPINGS[0]) -> None:
     try:
-        trace = read_trace(path, fmt, columns=DriveTestColumns())
+        trace = read_trace(path, fmt, columns=columns)
     except TraceFormatError as exc:
         assert str(exc)
         return
@@ -60,12 +69,13 @@ def _check_outcome(path: str, fmt: str) -> None:
     assert (np.diff(trace.time_s) > 0).all() and trace.end_s > trace.time_s[-1]
 
 
-def _roundtrip(content: bytes, suffix: str, fmt: str) -> None:
+def _roundtrip(content: bytes, suffix: str, fmt: str,
+               columns: DriveTestColumns = MAPPINGS[0]) -> None:
     fd, path = tempfile.mkstemp(suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(content)
-        _check_outcome(path, fmt)
+        _check_outcome(path, fmt, columns)
     finally:
         os.unlink(path)
 
@@ -77,9 +87,10 @@ def test_random_bytes(content: bytes, fmt: str) -> None:
 
 
 @SETTINGS
-@given(content=random_csv(), fmt=st.sampled_from((*FORMATS, "auto")))
-def test_random_csv(content: str, fmt: str) -> None:
-    _roundtrip(content.encode("utf-8"), ".csv", fmt)
+@given(content=random_csv(), fmt=st.sampled_from((*FORMATS, "auto")),
+       columns=st.sampled_from(MAPPINGS))
+def test_random_csv(content: str, fmt: str, columns: DriveTestColumns) -> None:
+    _roundtrip(content.encode("utf-8"), ".csv", fmt, columns)
 
 
 @SETTINGS
