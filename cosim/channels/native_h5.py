@@ -36,6 +36,9 @@ from cosim.errors import OutputError, TraceFormatError
 FORMAT = "cosim-channel-trace"
 FORMAT_VERSION = 1
 CHUNK_ROWS = 16384
+#: Most samples per trace: the time axis (8 B a sample) is held in memory;
+#: 2e8 is 55 hours at 1 ms, 1.6 GB.
+MAX_SAMPLES = 200_000_000
 
 
 class NativeH5Writer:
@@ -191,6 +194,11 @@ class H5Store:
                               f"{self._values.shape} must have the same, non-zero, row count")
         if self._values.shape[1] == 0:
             raise trace_error(self.path, f"/{quantity} has no columns")
+        if time_ds.shape[0] > MAX_SAMPLES:
+            raise trace_error(
+                self.path, f"{time_ds.shape[0]} samples; replay keeps the time axis in memory "
+                f"and takes at most {MAX_SAMPLES} (split the trace)",
+            )
         self.time_s = np.asarray(time_ds[()], dtype=np.float64)
         tloc = ArrayLocator(self.path, "/time_s", ())
         check_finite(self.time_s, tloc)

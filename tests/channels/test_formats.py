@@ -225,3 +225,14 @@ def test_too_long_for_mahimahi():
     trace = ChannelTrace([0.0, 1e6], [[1e6], [1e6]], "rate_bps", 2e6)
     with pytest.raises(ValueError, match="too long to write as a Mahimahi trace"):
         trace_to_timestamps(trace)
+
+
+def test_hdf5_declaring_too_many_samples(tmp_path):
+    path = tmp_path / "huge.h5"
+    with h5py.File(path, "w") as f:  # declared, never written: the file stays tiny
+        f.attrs.update(format="cosim-channel-trace", quantity="snr_db")
+        f.create_dataset("time_s", shape=(300_000_000,), dtype="f8", chunks=(1 << 16,))
+        f.create_dataset("snr_db", shape=(300_000_000, 1), dtype="f4", chunks=(1 << 16, 1))
+    assert path.stat().st_size < 100_000
+    with pytest.raises(TraceFormatError, match="300000000 samples; replay keeps the time axis"):
+        read_trace(path)
