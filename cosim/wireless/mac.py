@@ -1,8 +1,8 @@
 """The slot engine: scheduling, transport blocks, HARQ and ARQ, vectorised over links × RBs.
 
 Pure numpy and simulated-time-free: :class:`MacEngine` advances whole slots
-when told to (:meth:`MacEngine.run`) and reports which transfers finished;
-:mod:`cosim.wireless.network` maps that onto SimPy time.
+when told to and reports which transfers finished; :mod:`cosim.wireless.network`
+maps that onto SimPy time.
 
 Per slot ``s`` (HARQ process ``p = s mod harq_rtt_slots``):
 
@@ -10,14 +10,18 @@ Per slot ``s`` (HARQ process ``p = s mod harq_rtt_slots``):
    (synchronous non-adaptive HARQ) and decoded with the SNRs of all attempts
    summed (chase combining) or alone.
 2. The remaining RBs of each subband go to links with data whose process p is
-   free, in order of the scheduler metric, each link taking only the RBs it
-   needs (``⌈need_bits / bits_per_rb⌉``); with ``tdma`` the best link takes all.
+   free, in order of the scheduler metric (:mod:`cosim.wireless.scheduler`),
+   each link taking only the RBs it needs; with ``tdma`` the best link takes all.
 3. Each scheduled link sends one TB of ``⌊Σ_b n_b · bits_per_rb_b / 8⌋`` bytes:
    ARQ re-sends first, then new bytes of its current transfer.
 4. A TB fails iff ``u[s, link] < BLER`` (u uniform, a pure function of the
    decode key, slot and link). A success delivers its bytes at the end of the
    slot; after ``harq_max_tx`` failures its bytes are lost or re-queued (ARQ).
 5. PF averages ``T ← (1 − β) T + β · bits_sent`` for every link.
+
+When one link fills the whole band (flat channel, no retransmission due, no
+ARQ backlog) the slot is done with scalar arithmetic (:meth:`MacEngine._single`),
+the same decisions as the general path at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -26,22 +30,23 @@ from collections import deque
 
 import numpy as np
 
-from cosim.wireless import counter_rng
 from cosim.wireless.channel import ChannelSource
+from cosim.wireless.chunk import ChannelChunk
 from cosim.wireless.config import WirelessConfig
 from cosim.wireless.link import make_link
-from cosim.wireless.scheduler import allocate
-from cosim.wireless.tblog import CUT, LOST, OK, TbLog, TransferCounters
+from cosim.wireless.scheduler import PfAverage, allocate
+from cosim.wireless.tblog import CUT, LOST, OK, PENDING, TbLog, TransferCounters
 
-#: Size of a full-buffer transfer [bytes]: never runs dry.
-FULL_BUFFER = 2**56  # ×8 bits still fits in int64
+#: Size of a full-buffer transfer [bytes]: never runs dry, and ×8 bits fits in int64.
+FULL_BUFFER = 2**56
 
 
 class MacEngine:
-    """Resource allocation and TB outcomes for ``n_links`` links sharing one channel.
+    """Resource allocation and TB outcomes for the links sharing one channel.
 
-    Links ``0 … n_clients − 1`` see the source's clients. A downlink engine has one
-    extra *broadcast* link whose SNR is the minimum over its current members.
+    Links ``0 … n_clients − 1`` see the source's clients. With
+    ``broadcast_link`` there is one more link whose SNR is the minimum over the
+    members of its current transfer.
     """
 
     def __init__(
@@ -53,9 +58,8 @@ class MacEngine:
         chunk_slots: int = 256,
     ) -> None:
         mac, pk = cfg.mac, cfg.packets
-        self.source = source
         self.n_clients = source.n_clients
-        self.L = self.n_clients + (1 if broadcast_link else 0)
+        self.L = L = self.n_clients + (1 if broadcast_link else 0)
         self.bc_link = self.n_clients if broadcast_link else -1
         self.B = source.n_subbands
         edges = np.array([b * mac.num_rbs // self.B for b in range(self.B + 1)])
@@ -63,38 +67,35 @@ class MacEngine:
         self.num_rbs = mac.num_rbs
         self.scheduler = mac.scheduler
         self.tdma = mac.access == "tdma"
-        self.beta = mac.pf_beta
         self.R = pk.harq_rtt_slots
         self.max_tx = pk.harq_max_tx
         self.arq = pk.arq_on_harq_failure
         self.chase = pk.harq_combining == "chase"
         self.slot_s = mac.slot_s
         self.link_model = make_link(cfg.link, mac.rb_bandwidth_hz, mac.slot_s)
-        self.decode_key = decode_key
+        self.chunk = ChannelChunk(source, self.link_model, decode_key, L, mac.num_rbs, mac.slot_s)
         self.chunk_slots = chunk_slots
 
-        L = self.L
         self.need = np.zeros(L, dtype=np.int64)  # bytes waiting: ARQ + new
         self.buf = np.zeros(L, dtype=np.int64)  # new bytes of the current transfer
         self.sent = np.zeros(L, dtype=np.int64)  # offset of the next new byte
         self.cur = np.full(L, -1, dtype=np.int64)  # current transfer id per link
         self.arq_bytes = np.zeros(L, dtype=np.int64)
+        self.n_arq = 0  # ARQ ranges waiting, all links
         self.arq_q: list[deque[list[int]]] = [deque() for _ in range(L)]
         self.queues: list[deque[int]] = [deque() for _ in range(L)]
-        self.n_queued = 0
         self.proc_tb = np.full((self.R, L), -1, dtype=np.int64)
         self.n_pending = np.zeros(self.R, dtype=np.int64)
-        self.avg = np.ones(L)  # PF average [bit/slot]; 1 bit so new links get served
+        self.pf = PfAverage(L, mac.pf_beta)
         self.last_served = np.full(L, -1, dtype=np.int64)
+        self.rr_base = np.arange(L, dtype=np.int64)
         self.tbs = TbLog(self.B)
         self.tr = TransferCounters()
+        self.tr_link: list[int] = []
         self.tr_first_row: list[int] = []
         self.tr_finished: list[bool] = []
-        self.next_slot = 0
-        self.bc_members: np.ndarray | None = None
         self.bc_members_of: dict[int, np.ndarray] = {}
-        self._c0 = 0
-        self._cn = 0  # cached chunk covers slots [_c0, _c0 + _cn)
+        self.next_slot = 0
         self.sample_every = 1  # record every n-th slot's SNR (0: never)
         self.samples: list[tuple[np.ndarray, np.ndarray]] = []  # (slots, snr_db [n, n_clients])
 
@@ -107,13 +108,13 @@ class MacEngine:
         tid = self.tr.new(size_bytes)
         if members is not None:
             self.bc_members_of[tid] = np.asarray(members, dtype=bool)
+        self.tr_link.append(link)
         self.tr_first_row.append(self.tbs.n)
         self.tr_finished.append(False)
         if self.cur[link] < 0:
             self._activate(link, tid)
         else:
             self.queues[link].append(tid)
-            self.n_queued += 1
         return tid
 
     def _activate(self, link: int, tid: int) -> None:
@@ -124,9 +125,7 @@ class MacEngine:
         self.sent[link] = 0
         self.need[link] += size
         if link == self.bc_link:
-            self.bc_members = self.bc_members_of.pop(tid, None)
-            if self._cn > 0:
-                self._derive()  # the broadcast link's SNR depends on its members
+            self.chunk.set_members(self.bc_members_of.pop(tid, None))
 
     def _advance_queue(self, link: int) -> None:
         """Make the next queued transfer current once the current one has no new bytes left."""
@@ -134,7 +133,6 @@ class MacEngine:
             return
         self.cur[link] = -1
         if self.queues[link]:
-            self.n_queued -= 1
             self._activate(link, self.queues[link].popleft())
 
     def cut(self, tid: int) -> None:
@@ -142,13 +140,10 @@ class MacEngine:
         if self.tr_finished[tid]:
             return
         self.tr_finished[tid] = True
-        for link in range(self.L):
-            if tid in self.queues[link]:
-                self.queues[link].remove(tid)
-                self.n_queued -= 1
-                return
-        rows = self.tbs.rows_of(tid, self.tr_first_row[tid])
-        link = int(self.tbs.link[rows[0]]) if rows.size else int(np.flatnonzero(self.cur == tid)[0])
+        link = self.tr_link[tid]
+        if tid in self.queues[link]:
+            self.queues[link].remove(tid)
+            return
         if self.cur[link] == tid:
             self.need[link] -= self.buf[link]
             self.buf[link] = 0
@@ -158,85 +153,35 @@ class MacEngine:
             if entry[0] == tid:
                 self.need[link] -= entry[2]
                 self.arq_bytes[link] -= entry[2]
+                self.n_arq -= 1
             else:
                 kept.append(entry)
         self.arq_q[link] = kept
+        rows = self.tbs.rows_of(tid, self.tr_first_row[tid])
         pending = np.isin(self.proc_tb[:, link], rows)
         self.n_pending -= pending.astype(np.int64)
         self.proc_tb[pending, link] = -1
-        live = rows[self.tbs.state[rows] == 0]
+        live = rows[self.tbs.state[rows] == PENDING]
         self.tbs.state[live] = CUT
 
     def busy(self) -> bool:
         """Whether any link has bytes waiting or a HARQ retransmission pending."""
         return bool(self.need.any() or self.n_pending.any())
 
-    # ------------------------------------------------------------------ channel
-    def _fetch(self, slot: int, n: int) -> None:
-        block = self.source.block(slot, n)
-        self._raw = block.values_3d()
-        self._c0, self._cn = slot, n
-        slots = slot + np.arange(n)
-        links = np.arange(self.L)[None, :]
-        u = counter_rng.uniform(self.decode_key, slots[:, None], links)
-        if block.decode_u is not None:
-            u[:, : self.n_clients] = block.decode_u
-        self.u = u
-        self._derive()
-
-    def _derive(self) -> None:
-        """Link SNR, CQI and bits per RB of the cached chunk (the broadcast link: worst member)."""
-        vals = self._raw
-        if self.bc_link >= 0:
-            members = self.bc_members
-            if members is None or not members.any():
-                members = np.ones(self.n_clients, dtype=bool)
-            worst = vals[:, members, :].min(axis=1, keepdims=True)
-            vals = np.concatenate([vals, worst], axis=1)
-        if self.source.kind == "rate":
-            self.gamma = np.full(vals.shape, np.inf)
-            self.mcs = np.zeros(vals.shape, dtype=np.int8)
-            self.bpr = vals * self.slot_s / self.num_rbs
-            self.snr_db = np.full(vals.shape[:2], np.nan)
-            self.rate_mode = True
-        else:
-            self.gamma = 10 ** (vals / 10)
-            self.mcs, self.bpr = self.link_model.adapt(self.gamma)
-            self.snr_db = vals[:, :, 0] if self.B == 1 else 10 * np.log10(self.gamma.mean(2))
-            self.rate_mode = False
-
-    def row(self, slot: int, horizon: int | None = None) -> int:
-        """Index of ``slot`` in the cached chunk, fetching a new chunk if needed.
-
-        Slots before the cached chunk (already passed) map to its first row.
-        """
-        k = slot - self._c0
-        if 0 <= k < self._cn:
-            return k
-        if k < 0 and self._cn > 0:
-            return 0
-        n = self.chunk_slots
-        if horizon is not None:
-            n = int(min(n, max(1, horizon - slot)))
-        self._fetch(slot, n)
-        return 0
-
+    # ------------------------------------------------------------------ channel and time
     def snr_at(self, slot: int) -> np.ndarray:
         """SNR [dB] of every client in ``slot`` (subband mean), ``[n_clients]``."""
-        k = self.row(slot)
-        return self.snr_db[k, : self.n_clients].copy()
+        k = self.chunk.index(slot, None, self.chunk_slots)
+        return self.chunk.snr_db[k, : self.n_clients].copy()
 
     def bits_per_slot(self, slot: int) -> np.ndarray:
-        """Bits a link would send in ``slot`` with every RB, ``[L]``."""
-        k = self.row(slot)
-        return self.bpr[k] @ self.rbs_per_subband
+        """Bits each link would send in ``slot`` with every RB, ``[L]``."""
+        k = self.chunk.index(slot, None, self.chunk_slots)
+        return self.chunk.bpr[k] @ self.rbs_per_subband
 
-    # ------------------------------------------------------------------ time
     def skip_to(self, slot: int) -> None:
-        """Jump over idle slots (nothing to send): only the PF averages decay."""
-        gap = slot - self.next_slot
-        if gap > 0:
-            self.avg *= (1 - self.beta) ** gap
+        """Jump over idle slots; costs nothing (PF averages decay implicitly)."""
+        if slot > self.next_slot:
             self.next_slot = slot
 
     def run(self, stop_slot: int) -> list[int]:
@@ -246,25 +191,79 @@ class MacEngine:
 
     def step(self, s: int, stop_slot: int) -> list[int]:
         """Simulate slot ``s`` (= ``next_slot``); returns the transfers that finished in it."""
-        k = self.row(s, stop_slot)
+        ch = self.chunk
+        k = ch.index(s, stop_slot, self.chunk_slots)
         every = self.sample_every
         if every and s % every == 0:
-            self.samples.append((np.array([s]), self.snr_db[k : k + 1, : self.n_clients]))
+            self.samples.append((np.array([s]), ch.snr_db[k : k + 1, : self.n_clients]))
         self.next_slot = s + 1
-        return self._slot(s, k)
-
-    # ------------------------------------------------------------------ one slot
-    def _bler(self, mcs: np.ndarray, gamma: np.ndarray, rbs: np.ndarray) -> np.ndarray:
-        """TB error probability from per-subband BLERs of the subbands it uses."""
-        if self.rate_mode:
-            return np.zeros(mcs.shape[0])
-        b = np.broadcast_to(self.link_model.bler(mcs, gamma), mcs.shape)
-        if self.B == 1:
-            return b[:, 0]
-        return 1 - np.prod(np.where(rbs > 0, 1 - b, 1.0), axis=1)
-
-    def _slot(self, s: int, k: int) -> list[int]:
         p = s % self.R
+        if self.B == 1 and not self.n_pending[p] and not self.n_arq:
+            best = self._best_single(k)
+            if best >= 0 and (self.tdma or self.need[best] * 8 >= self.num_rbs * ch.bpr1[k, best]):
+                return self._single(s, k, p, best)
+        return self._general(s, k, p)
+
+    # ------------------------------------------------------------------ one link, whole band
+    def _best_single(self, k: int) -> int:
+        """The eligible link with the highest metric, or −1 (flat channel, nothing pending)."""
+        rate = self.chunk.bpr1[k]
+        sched = self.scheduler
+        if sched == "proportional_fair":
+            m = rate / self.pf.scaled
+        elif sched == "max_rate":
+            m = rate.copy()
+        else:
+            m = -(self.last_served * self.L + self.rr_base).astype(np.float64)
+        if not self.need.all():
+            m[self.need == 0] = -np.inf
+        m[rate <= 0] = -np.inf
+        best = int(np.argmax(m))
+        return best if m[best] > -np.inf else -1
+
+    def _single(self, s: int, k: int, p: int, c: int) -> list[int]:
+        ch = self.chunk
+        room = self.num_rbs
+        cap = int((room * ch.bpr1[k, c]) // 8)
+        nb = min(cap, int(self.need[c]))
+        if nb <= 0:
+            return []
+        tid = int(self.cur[c])
+        start = int(self.sent[c])
+        self.sent[c] = start + nb
+        self.buf[c] -= nb
+        self.need[c] -= nb
+        log = self.tbs
+        log.reserve(1)
+        i = log.n
+        log.ints[:, i] = (c, tid, start, nb, s, -1, 1, 0)
+        log.rbs[i, 0] = room
+        log.mcs[i, 0] = ch.mcs[k, c, 0]
+        log.acc[i, 0] = ch.gamma[k, c, 0]
+        log.n = i + 1
+        self.pf.scaled[c] += self.pf.gain(s) * (8 * nb)
+        self.last_served[c] = s
+        done: list[int] = []
+        if not ch.fail0[k, c]:
+            log.state[i] = OK
+            log.done_slot[i] = s
+            self.tr.delivered[tid] += nb
+            if self.tr.delivered[tid] + self.tr.lost[tid] >= self.tr.size[tid]:
+                done = self._finished([tid])
+        else:
+            log.state[i] = PENDING
+            if self.max_tx > 1:
+                self.proc_tb[p, c] = i
+                self.n_pending[p] += 1
+            else:
+                self._give_up(np.array([i]))
+                done = self._finished([tid])
+        if self.buf[c] == 0:
+            self._advance_queue(c)
+        return done
+
+    # ------------------------------------------------------------------ general slot
+    def _general(self, s: int, k: int, p: int) -> list[int]:
         free = self.rbs_per_subband.copy()
         served = np.zeros(self.L)
         touched: list[np.ndarray] = []
@@ -276,101 +275,117 @@ class MacEngine:
         if blocked is not None:
             elig[blocked] = False
         if elig.any():
+            rr_key = self.last_served * self.L + self.rr_base
             alloc = allocate(
-                self.scheduler, self.tdma, elig, self.need * 8, self.bpr[k], free,
-                self.avg, self.last_served,
+                self.scheduler, self.tdma, elig, self.need * 8, self.chunk.bpr[k], free,
+                self.pf.scaled, rr_key,
             )  # fmt: skip
             touched.append(self._new_tbs(s, k, p, alloc, served))
-        self.avg *= 1 - self.beta
-        self.avg += self.beta * served
-        done: list[int] = []
-        for tids in touched:
-            if tids.size == 0:
-                continue
-            tids = np.unique(tids)
-            fin = (self.tr.delivered[tids] + self.tr.lost[tids]) >= self.tr.size[tids]
-            for tid in tids[fin]:
-                if not self.tr_finished[tid]:
-                    self.tr_finished[tid] = True
-                    done.append(int(tid))
+        if served.any():
+            self.pf.scaled += self.pf.gain(s) * served
+        return self._finished(np.concatenate(touched)) if touched else []
+
+    def _finished(self, tids: np.ndarray | list[int]) -> list[int]:
+        done = []
+        for tid in np.unique(np.asarray(tids, dtype=np.int64)):
+            t = int(tid)
+            if not self.tr_finished[t] and (
+                self.tr.delivered[t] + self.tr.lost[t] >= self.tr.size[t]
+            ):
+                self.tr_finished[t] = True
+                done.append(t)
         return done
+
+    def _tb_fails(self, k: int, links: np.ndarray, rows: np.ndarray, first: bool) -> np.ndarray:
+        """Decode TBs ``rows`` sent by ``links`` in chunk row k: True where they fail."""
+        ch = self.chunk
+        if ch.rate_mode:
+            return np.zeros(rows.size, dtype=bool)
+        if self.B == 1 and first:
+            return ch.fail0[k, links]
+        log = self.tbs
+        bler = np.broadcast_to(
+            self.link_model.bler(log.mcs[rows], log.acc[rows]), log.mcs[rows].shape
+        )
+        used = log.rbs[rows] > 0
+        p_fail = 1 - np.prod(np.where(used, 1 - bler, 1.0), axis=1)
+        return ch.u[k, links] < p_fail
 
     def _retransmit(
         self, s: int, k: int, p: int, links: np.ndarray, free: np.ndarray, served: np.ndarray
     ) -> np.ndarray:
-        tbs = self.proc_tb[p, links]
+        rows = self.proc_tb[p, links]
         log = self.tbs
-        free -= log.rbs[tbs].sum(axis=0)
-        g = self.gamma[k, links]
-        log.acc[tbs] = log.acc[tbs] + g if self.chase else g
-        log.ntx[tbs] += 1
-        bler = self._bler(log.mcs[tbs], log.acc[tbs], log.rbs[tbs])
-        ok = self.u[k, links] >= bler
-        served[links] = 8 * log.length[tbs]
+        free -= log.rbs[rows].sum(axis=0)
+        g = self.chunk.gamma[k, links]
+        log.acc[rows] = log.acc[rows] + g if self.chase else g
+        log.ntx[rows] += 1
+        ok = ~self._tb_fails(k, links, rows, first=False)
+        served[links] = 8 * log.length[rows]
         self.last_served[links] = s
-        self._deliver(tbs[ok], s)
-        give_up = ~ok & (log.ntx[tbs] >= self.max_tx)
-        self._give_up(tbs[give_up], s)
+        self._deliver(rows[ok], s)
+        give_up = ~ok & (log.ntx[rows] >= self.max_tx)
+        self._give_up(rows[give_up])
         clear = ok | give_up
         self.proc_tb[p, links[clear]] = -1
         self.n_pending[p] -= int(clear.sum())
-        return log.transfer[tbs[clear]]
+        return log.transfer[rows[clear]]
 
-    def _deliver(self, tbs: np.ndarray, s: int) -> None:
+    def _deliver(self, rows: np.ndarray, s: int) -> None:
         log = self.tbs
-        log.state[tbs] = OK
-        log.done_slot[tbs] = s
-        self.tr.delivered[log.transfer[tbs]] += log.length[tbs]
+        log.state[rows] = OK
+        log.done_slot[rows] = s
+        self.tr.delivered[log.transfer[rows]] += log.length[rows]
 
-    def _give_up(self, tbs: np.ndarray, s: int) -> None:
+    def _give_up(self, rows: np.ndarray) -> None:
         log = self.tbs
-        for tb in tbs:
+        for tb in rows:
             log.state[tb] = LOST
-            log.done_slot[tb] = s
-            tid, link = int(log.transfer[tb]), int(log.link[tb])
+            log.done_slot[tb] = log.first_slot[tb] + (log.ntx[tb] - 1) * self.R
+            tid, link, n = int(log.transfer[tb]), int(log.link[tb]), int(log.length[tb])
             if self.arq:
-                n = int(log.length[tb])
-                self.arq_q[link].append(
-                    [tid, int(log.start[tb]), n, int(log.prior[tb] + log.ntx[tb])]
-                )
+                tries = int(log.prior[tb] + log.ntx[tb])
+                self.arq_q[link].append([tid, int(log.start[tb]), n, tries])
                 self.arq_bytes[link] += n
                 self.need[link] += n
+                self.n_arq += 1
             else:
-                self.tr.lost[tid] += log.length[tb]
+                self.tr.lost[tid] += n
 
     def _new_tbs(self, s: int, k: int, p: int, alloc: np.ndarray, served: np.ndarray) -> np.ndarray:
+        ch = self.chunk
         links = np.flatnonzero(alloc.any(axis=1))
         if links.size == 0:
             return links
         rbs = alloc[links]
-        bpr = self.bpr[k, links]
-        cap = ((rbs * bpr).sum(axis=1) // 8).astype(np.int64)
+        cap = ((rbs * ch.bpr[k, links]).sum(axis=1) // 8).astype(np.int64)
         nbytes = np.minimum(cap, self.need[links])
         keep = nbytes > 0
         links, rbs, nbytes = links[keep], rbs[keep], nbytes[keep]
         tids = self.cur[links].copy()
         start = self.sent[links].copy()
         prior = np.zeros(links.size, dtype=np.int64)
-        arq = np.flatnonzero(self.arq_bytes[links] > 0)
-        for i in arq:  # rare: re-send the head of the ARQ queue, one range per TB
-            link = links[i]
-            entry = self.arq_q[link][0]
-            n = min(int(nbytes[i]), entry[2])
-            tids[i], start[i], prior[i], nbytes[i] = entry[0], entry[1], entry[3], n
-            entry[1] += n
-            entry[2] -= n
-            if entry[2] == 0:
-                self.arq_q[link].popleft()
-            self.arq_bytes[link] -= n
         new = np.ones(links.size, dtype=bool)
-        new[arq] = False
+        if self.n_arq:
+            for i in np.flatnonzero(self.arq_bytes[links] > 0):  # re-send an ARQ range
+                link = links[i]
+                entry = self.arq_q[link][0]
+                n = min(int(nbytes[i]), entry[2])
+                tids[i], start[i], prior[i], nbytes[i] = entry[0], entry[1], entry[3], n
+                entry[1] += n
+                entry[2] -= n
+                if entry[2] == 0:
+                    self.arq_q[link].popleft()
+                    self.n_arq -= 1
+                self.arq_bytes[link] -= n
+                new[i] = False
         self.sent[links[new]] += nbytes[new]
         self.buf[links[new]] -= nbytes[new]
         self.need[links] -= nbytes
-        mcs = self.mcs[k, links]
-        g = self.gamma[k, links]
-        rows = self.tbs.add(links, tids, start, nbytes, s, prior, rbs, mcs, g)
-        ok = self.u[k, links] >= self._bler(mcs, g, rbs)
+        rows = self.tbs.add(
+            links, tids, start, nbytes, s, prior, rbs, ch.mcs[k, links], ch.gamma[k, links]
+        )
+        ok = ~self._tb_fails(k, links, rows, first=True)
         served[links] = 8 * nbytes
         self.last_served[links] = s
         self._deliver(rows[ok], s)
@@ -379,38 +394,37 @@ class MacEngine:
             self.proc_tb[p, links[~ok]] = fail
             self.n_pending[p] += fail.size
         else:
-            self._give_up(fail, s)
-        emptied = links[new & (self.buf[links] == 0)]
-        for link in emptied:
+            self._give_up(fail)
+        for link in links[new & (self.buf[links] == 0)]:
             self._advance_queue(int(link))
-        return tids[ok] if self.max_tx > 1 else tids
+        return tids
 
 
 def run_lockstep(engines: list[MacEngine], stop_slot: int) -> list[list[int]]:
     """Advance engines that share simulated time slot by slot, together, until ``stop_slot``
     or the end of the first slot in which any transfer finished.
 
-    Engines must stand at the same ``next_slot``. Lockstep keeps them causal: a
-    transfer finishing on one may prompt a new one on another in the next slot.
-    Returns the finished transfer ids per engine.
+    Lockstep keeps them causal: a transfer finishing on one may prompt a new one
+    on another from the next slot on. Returns the finished transfer ids per engine.
     """
     out: list[list[int]] = [[] for _ in engines]
     s = max(e.next_slot for e in engines)
     for e in engines:
         e.skip_to(s)
     while s < stop_slot:
-        active = [i for i, e in enumerate(engines) if e.busy()]
+        active = [e for e in engines if e.busy()]
         if not active:
             break
         any_done = False
-        for i in active:
-            done = engines[i].step(s, stop_slot)
-            if done:
-                out[i] = done
-                any_done = True
+        for i, e in enumerate(engines):
+            if e in active:
+                done = e.step(s, stop_slot)
+                if done:
+                    out[i] = done
+                    any_done = True
         s += 1
         for e in engines:
-            e.skip_to(s)  # idle engines: PF averages decay
+            e.skip_to(s)
         if any_done:
             break
     return out

@@ -8,7 +8,8 @@ would send per RB ``r[l, b]``:
   independent of the channel; over time every backlogged link gets an equal
   share of the slots.
 * ``proportional_fair``: ``r[l, b] / T[l]`` with T the EWMA of the bits the link
-  sent per slot; maximises Σ log(throughput) in the long run.
+  sent per slot (:class:`PfAverage`; ``avg`` below is its scaled form, which
+  ranks the same); maximises Σ log(throughput) in the long run.
 * ``max_rate``: ``r[l, b]``; the best link always wins.
 
 OFDMA: in each subband, links in descending metric order take the RBs they
@@ -21,16 +22,43 @@ from __future__ import annotations
 import numpy as np
 
 
-def metric(scheduler: str, bpr: np.ndarray, avg: np.ndarray, last_served: np.ndarray) -> np.ndarray:
+class PfAverage:
+    """Per-link EWMA ``T ← (1 − β) T + β · bits`` [bit/slot], kept in scaled form.
+
+    ``T[l](s) = scaled[l] · (1 − β)^(s − s0)``: the decay common to every link is
+    not applied slot by slot (nor over idle gaps), and the PF ranking
+    ``r / T`` equals the ranking of ``r / scaled``. ``s0`` moves forward (and
+    ``scaled`` is rescaled) when ``(1 − β)^−(s − s0)`` exceeds 1e100.
+    """
+
+    def __init__(self, n_links: int, beta: float) -> None:
+        self.beta = beta
+        self.decay = 1.0 - beta
+        self.scaled = np.ones(n_links)  # 1 bit/slot, so a new link is served first
+        self.s0 = 0
+
+    def gain(self, s: int) -> float:
+        """Weight of bits sent in slot ``s``: ``β (1 − β)^−(s + 1 − s0)``, rebasing if large."""
+        g = self.decay ** -(s + 1 - self.s0)
+        if g > 1e100:
+            self.scaled = np.maximum(self.scaled * self.decay ** (s - self.s0), 1e-300)
+            self.s0 = s
+            g = self.decay**-1
+        return self.beta * g
+
+    def value(self, s: int) -> np.ndarray:
+        """T at the start of slot ``s`` [bit/slot]."""
+        return self.scaled * self.decay ** (s - self.s0)
+
+
+def metric(scheduler: str, bpr: np.ndarray, avg: np.ndarray, rr_key: np.ndarray) -> np.ndarray:
     """Scheduler metric ``[L, B]`` (larger is served first)."""
     if scheduler == "proportional_fair":
-        # floor T: after long idle spells (1 − β)^n underflows to 0
-        return bpr / np.maximum(avg, 1e-30)[:, None]
+        return bpr / avg[:, None]
     if scheduler == "max_rate":
         return bpr.copy()
     if scheduler == "round_robin":
-        n = last_served.shape[0]
-        key = -(last_served.astype(np.float64) * n + np.arange(n))
+        key = -rr_key.astype(np.float64)
         return np.repeat(key[:, None], bpr.shape[1], axis=1)
     raise ValueError(f"unknown scheduler {scheduler!r}")
 
@@ -43,15 +71,17 @@ def allocate(
     bpr: np.ndarray,
     free_rbs: np.ndarray,
     avg: np.ndarray,
-    last_served: np.ndarray,
+    rr_key: np.ndarray,
 ) -> np.ndarray:
     """RBs per (link, subband) for this slot, int64 ``[L, B]``.
 
     ``eligible`` [L] bool: links that may get new RBs; ``need_bits`` [L]: bits
-    waiting; ``bpr`` [L, B]: bits per RB; ``free_rbs`` [B]: RBs left per subband.
+    waiting; ``bpr`` [L, B]: bits per RB; ``free_rbs`` [B]: RBs left per subband;
+    ``avg`` [L]: scaled PF averages; ``rr_key`` [L]: ``last_served_slot · L + link``
+    (round robin serves the smallest first).
     """
     L, B = bpr.shape
-    m = metric(scheduler, bpr, avg, last_served)
+    m = metric(scheduler, bpr, avg, rr_key)
     m[~eligible] = -np.inf
     m[bpr <= 0] = -np.inf
     alloc = np.zeros((L, B), dtype=np.int64)
