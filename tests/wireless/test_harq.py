@@ -102,7 +102,8 @@ def test_cqi_table_bler_curve_and_selection():
                     22.7])  # fmt: skip
     cqi, bits = m.adapt(10 ** ((thr + 1e-9) / 10))  # a hair above each threshold
     np.testing.assert_array_equal(cqi, np.arange(1, 16))
-    np.testing.assert_allclose(m.bler(cqi, 10 ** (thr / 10)), 0.1, rtol=1e-6)  # 10 % at each threshold
+    # 10 % BLER at each CQI's own threshold
+    np.testing.assert_allclose(m.bler(cqi, 10 ** (thr / 10)), 0.1, rtol=1e-6)
     cqi0, bits0 = m.adapt(np.array([10 ** (-8 / 10)]))
     assert cqi0[0] == 0 and bits0[0] == 0  # below CQI 1: out of range, nothing sent
     # CQI 15: 5.5547 bit/s/Hz · 180 kHz · 1 ms
