@@ -32,7 +32,8 @@ def run_engine(scheduler: str, mean_snr_db: list[float], n_slots: int = N_SLOTS,
     links, slots, bits = log.link[:n], log.first_slot[:n], 8 * log.length[:n]
     # bits each link would send with every RB, per slot: [n_slots, n_links]
     snr = src.block(0, n_slots).snr_db[:, :, 0]
-    full = cfg.mac.num_rbs * cfg.mac.rb_bandwidth_hz * cfg.mac.slot_s * np.log2(1 + 10 ** (snr / 10))
+    per_rb = cfg.mac.rb_bandwidth_hz * cfg.mac.slot_s * np.log2(1 + 10 ** (snr / 10))
+    full = cfg.mac.num_rbs * per_rb
     return links, slots, bits, full
 
 
