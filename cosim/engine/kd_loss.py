@@ -84,9 +84,8 @@ class _SparseKD(torch.autograd.Function):
         n, V = logits.shape
         inv = 1.0 / tau
         top = logits.detach().amax(dim=1)
-        e = torch.sub(logits.detach(), top[:, None])
-        if tau != 1.0:
-            e.mul_(inv)
+        # e = (z − max z)/τ in one fused pass, then exp in place
+        e = torch.addcmul((-inv * top)[:, None], logits.detach(), top.new_ones(()), value=inv)
         e.exp_()
         sum_e = e.sum(dim=1)
         lse = top * inv + torch.log(sum_e)                       # logsumexp(z/τ)
