@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "cosim.commands",
     "cosim.sim.cli",
     "cosim.study.cli",
+    "cosim.channels.cli",
 )
 
 

@@ -88,6 +88,7 @@ class RoundProtocol:
         self.rng = rng
         self.on_round_end = on_round_end
         self.busy_until = [0.0] * len(names)
+        self.client_processes: list[simpy.Process] = []
         self.encode_s = [0.0] * len(names)
 
     # ------------------------------------------------------------------ server
@@ -97,6 +98,9 @@ class RoundProtocol:
         rounds = cfg.distillation.rounds
         for r in range(rounds):
             yield from self._round(r, evaluate=self._evaluates(r, rounds))
+        # Clients still computing a discarded round finish (and are logged late).
+        yield self.env.all_of(self.client_processes)
+        self.rec.flush()
 
     def _evaluates(self, r: int, rounds: int) -> bool:
         every = self.scenario.server.evaluate_every_rounds
@@ -119,6 +123,7 @@ class RoundProtocol:
         state.downlink_bytes = len(downlink)
         arrivals = yield from self._downlink(state, downlink, snr)
         procs = [env.process(self._client(state, c, arrivals[c], downlink)) for c in selected]
+        self.client_processes = [p for p in self.client_processes if p.is_alive] + procs
         if procs:
             done = env.all_of(procs)
             if deadline is None:

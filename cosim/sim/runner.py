@@ -61,9 +61,12 @@ def build_network(
     if scenario.channel is not None:
         from cosim.channels.replay import build_replay_source
 
+        # Rounds end by their deadline, so rounds × deadline bounds the replayed span.
+        deadline = scenario.server.round_deadline_s
+        span = None if deadline is None else scenario.distillation.rounds * deadline
         uplink_source = build_replay_source(
             scenario.channel, len(distances), scenario.wireless.mac.slot_s,
-            base_dir=loaded.base_dir,
+            base_dir=loaded.base_dir, required_duration_s=span,
         )
     return WirelessNetwork(env, scenario.wireless, distances, speeds, rng,
                            uplink_source=uplink_source)

@@ -1,0 +1,129 @@
+"""A scripted backend with known sizes and FLOPs, and scenario texts for co-sim tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DETERMINISTIC = """\
+name: det
+seed: 3
+clients:
+  - {name: a, distance_m: 10, device: unit}
+wireless:
+  bandwidth_hz: 1e6
+  path_loss: {model: free_space}
+  fading: {distribution: none, correlation: block}
+  link: {model: shannon, max_spectral_efficiency: 2.0}
+  mac: {slot_s: 1e-3, num_rbs: 10, rb_bandwidth_hz: 100e3, scheduler: max_rate}
+  packets: {mtu_bytes: 100}
+  channel_sample_every_slots: 1
+distillation: {rounds: 2}
+server: {round_deadline_s: null}
+compute:
+  profiles: {unit: {effective_flops_per_s: 1000.0}}
+output: {plots: false}
+"""
+
+# Real tiny engine: two heterogeneous tiny SLMs, very small data, one fast round.
+TINY_REAL = """\
+name: tiny
+seed: 5
+clients:
+  - {name: near, model: {preset: tiny-llama, lora_rank: 4}, domain: kjv/law, distance_m: 30,
+     device: laptop}
+  - {name: far, model: {preset: tiny-gpt2, lora_rank: 4}, domain: kjv/gospels, distance_m: 450,
+     device: laptop}
+wireless:
+  bandwidth_hz: 5e6
+  path_loss: {model: umi, los: nlos}
+  fading: {distribution: none, correlation: block}
+  mac: {num_rbs: 25}
+data:
+  domains: [kjv/law, kjv/gospels]
+  seq_len: 16
+  public_tokens: 512
+  shard_tokens: 512
+  eval_tokens: 64
+distillation:
+  method: adaptive
+  rounds: 2
+  public_tokens_per_round: 64
+  local_steps: 1
+  batch_size: 4
+  k_min: 1
+  k_max: 64
+server: {round_deadline_s: 0.6}
+output: {plots: false}
+"""
+
+
+@dataclass
+class ScriptedUpdate:
+    flops: float
+    loss: float = 1.0
+    skipped: bool = False
+    reason: str = ""
+    wall_s: float = 0.0
+
+
+@dataclass
+class ScriptedUpload:
+    data: bytes
+    n_tokens: int
+    k_mean: float
+    flops: float
+
+
+@dataclass
+class ScriptedMetric:
+    split: str
+    loss: float
+    perplexity: float
+    accuracy: float
+
+
+@dataclass
+class ScriptedAggregation:
+    included: list[str]
+    excluded: dict[str, str]
+
+
+@dataclass
+class ScriptedBackend:
+    """Known work: ``update_flops`` per update, ``encode_flops`` and ``upload_bytes`` per upload."""
+
+    update_flops: float = 1500.0
+    encode_flops: float = 250.0
+    upload_bytes: int = 1030
+    downlink_bytes: int = 480
+    calls: list[tuple[str, str, int]] = field(default_factory=list)
+    received: list[dict[str, bytes]] = field(default_factory=list)
+    budgets: list[tuple[str, float | None]] = field(default_factory=list)
+    last_downlink: bytes = b""
+    last_aggregation: ScriptedAggregation | None = None
+    round: int = 0
+
+    def local_update(self, client: str, round_index: int) -> ScriptedUpdate:
+        self.calls.append(("local_update", client, round_index))
+        self.round = round_index
+        return ScriptedUpdate(self.update_flops)
+
+    def encode_upload(self, client: str, *, budget_bits=None, k=None) -> ScriptedUpload:
+        self.calls.append(("encode_upload", client, self.round))
+        self.budgets.append((client, budget_bits))
+        # Payload bytes carry the client name so prefixes can be checked.
+        body = (client.encode() * self.upload_bytes)[: self.upload_bytes]
+        return ScriptedUpload(body, 64, 8.0, self.encode_flops)
+
+    def aggregate(self, received: dict[str, bytes], round_index: int | None = None) -> bytes:
+        self.calls.append(("aggregate", ",".join(sorted(received)), int(round_index or 0)))
+        self.received.append(dict(received))
+        self.last_aggregation = ScriptedAggregation(sorted(received), {})
+        self.last_downlink = b"d" * self.downlink_bytes if received else b""
+        return self.last_downlink
+
+    def apply_downlink(self, client: str, payload: bytes) -> None:
+        self.calls.append(("apply_downlink", client, len(payload)))
+
+    def evaluate(self, client: str) -> list[ScriptedMetric]:
+        return [ScriptedMetric("own", 2.0, 7.39, 0.25), ScriptedMetric("union", 2.5, 12.2, 0.2)]
