@@ -217,7 +217,7 @@ class MacConfig:
         check_positive("slot_s", self.slot_s)
         check_int_range("num_rbs", self.num_rbs, 1)
         check_positive("rb_bandwidth_hz", self.rb_bandwidth_hz)
-        check_range("pf_beta", self.pf_beta, 0.0, 1.0, low_inclusive=False)
+        check_range("pf_beta", self.pf_beta, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
 
 
 @dataclass(frozen=True)

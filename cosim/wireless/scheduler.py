@@ -19,6 +19,8 @@ need, ``⌈need_bits / r⌉``, until the subband is full. TDMA: the best link
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -28,7 +30,7 @@ class PfAverage:
     ``T[l](s) = scaled[l] · (1 − β)^(s − s0)``: the decay common to every link is
     not applied slot by slot (nor over idle gaps), and the PF ranking
     ``r / T`` equals the ranking of ``r / scaled``. ``s0`` moves forward (and
-    ``scaled`` is rescaled) when ``(1 − β)^−(s − s0)`` exceeds 1e100.
+    ``scaled`` is rescaled) when ``(1 − β)^−(s − s0)`` would exceed 1e100.
     """
 
     def __init__(self, n_links: int, beta: float) -> None:
@@ -36,15 +38,15 @@ class PfAverage:
         self.decay = 1.0 - beta
         self.scaled = np.ones(n_links)  # 1 bit/slot, so a new link is served first
         self.s0 = 0
+        # slots after which (1 − β)^−n would pass 1e100
+        self.max_span = max(1, int(230.0 / -math.log(self.decay)))
 
     def gain(self, s: int) -> float:
-        """Weight of bits sent in slot ``s``: ``β (1 − β)^−(s + 1 − s0)``, rebasing if large."""
-        g = self.decay ** -(s + 1 - self.s0)
-        if g > 1e100:
+        """Weight ``β (1 − β)^−(s + 1 − s0)`` of bits sent in slot ``s`` (rebases when large)."""
+        if s + 1 - self.s0 > self.max_span:
             self.scaled = np.maximum(self.scaled * self.decay ** (s - self.s0), 1e-300)
             self.s0 = s
-            g = self.decay**-1
-        return self.beta * g
+        return self.beta * self.decay ** -(s + 1 - self.s0)
 
     def value(self, s: int) -> np.ndarray:
         """T at the start of slot ``s`` [bit/slot]."""
