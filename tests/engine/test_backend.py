@@ -1,0 +1,143 @@
+"""The backend interface: FedAvg groups, bad and partial payloads, skipped updates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cosim.engine import codec
+from cosim.engine.backend import DistillationBackend
+from cosim.engine.methods import adapters_from_bytes, pack_downlink, unpack_downlink
+from cosim.errors import PayloadError, ScenarioError
+from tests.engine.tiny_setup import TINY_DATA, tiny_clients, tiny_distillation
+
+
+def _backend(method: str, **overrides: object) -> DistillationBackend:
+    return DistillationBackend(tiny_clients(), TINY_DATA, tiny_distillation(method, **overrides), 0)
+
+
+@pytest.fixture(scope="module")
+def adaptive() -> DistillationBackend:
+    backend = _backend("adaptive")
+    for name in backend.client_names:
+        backend.local_update(name, 0)
+    return backend
+
+
+def test_fedavg_averages_within_architecture_groups() -> None:
+    backend = _backend("fedavg_lora")
+    names = backend.client_names  # llama-a, llama-b (one group), gpt2 (alone)
+    for name in names:
+        backend.local_update(name, 0)
+    uploads = {n: backend.encode_upload(n) for n in names}
+    before = {n: adapters_from_bytes(u.data) for n, u in uploads.items()}
+    assert uploads["llama-a"].n_bytes == len(uploads["llama-a"].data) > 0
+    downlink = backend.aggregate({n: u.data for n, u in uploads.items()}, 0)
+    for name in names:
+        backend.apply_downlink(name, downlink)
+    a = backend.client_model("llama-a").adapter_state()
+    b = backend.client_model("llama-b").adapter_state()
+    g = backend.client_model("gpt2").adapter_state()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key])
+        torch.testing.assert_close(a[key], (before["llama-a"][key] + before["llama-b"][key]) / 2)
+    for key in g:
+        torch.testing.assert_close(g[key], before["gpt2"][key])
+
+
+def test_public_batch_is_shared_and_seeded(adaptive: DistillationBackend) -> None:
+    assert adaptive.public_batch_tokens == 32
+    one, two = adaptive.public_batch(3), adaptive.public_batch(3)
+    assert torch.equal(one, two) and one.shape == (2, 16)
+    assert not torch.equal(adaptive.public_batch(3), adaptive.public_batch(4))
+
+
+def test_upload_respects_budget_and_k(adaptive: DistillationBackend) -> None:
+    big = adaptive.encode_upload("llama-a", budget_bits=8 * 2000)
+    small = adaptive.encode_upload("llama-a", budget_bits=8 * 400)
+    assert small.n_bytes <= 400 < big.n_bytes <= 2000
+    assert small.k_mean < big.k_mean
+    assert big.hidden_dim == 4 and big.n_tokens == big.n_tokens_total == 32
+    tiny = adaptive.encode_upload("llama-a", budget_bits=8 * 150)  # not even k_min everywhere
+    assert tiny.below_k_min and 0 < tiny.n_tokens < 32 and tiny.n_bytes <= 150
+    forced = adaptive.encode_upload("llama-a", k=5)
+    assert forced.k_min == forced.k_max == 5
+    decoded = codec.decode(big.data)
+    assert decoded.complete and decoded.logits.hidden.shape == (32, 4)
+
+
+def test_bad_payloads_are_excluded_and_prefixes_used(adaptive: DistillationBackend) -> None:
+    good = adaptive.encode_upload("llama-a", budget_bits=8 * 2000).data
+    partial = adaptive.encode_upload("llama-b", budget_bits=8 * 2000).data
+    cut = codec.HEADER_BYTES + (len(partial) - codec.HEADER_BYTES) // 2
+    corrupt = bytearray(adaptive.encode_upload("gpt2").data)
+    corrupt[:4] = b"XXXX"
+    downlink = adaptive.aggregate(
+        {"llama-a": good, "llama-b": partial[:cut], "gpt2": bytes(corrupt)}, 0
+    )
+    report = adaptive.last_aggregation
+    assert report.included == ["llama-a", "llama-b"]
+    assert set(report.excluded) == {"gpt2"}
+    assert report.tokens["llama-a"] == 32 and 0 < report.tokens["llama-b"] < 32
+    assert report.downlink_bytes == len(downlink) == adaptive.last_downlink_bytes
+    rnd, _kind, body = unpack_downlink(downlink)
+    assert rnd == 0 and codec.decode(body).n_tokens == 32
+    adaptive.aggregate({"gpt2": bytes(corrupt), "llama-a": good[: codec.HEADER_BYTES]}, 0)
+    assert adaptive.last_aggregation.included == []
+    assert set(adaptive.last_aggregation.excluded) == {"gpt2", "llama-a"}
+
+
+def test_downlink_knowledge_drives_distillation(adaptive: DistillationBackend) -> None:
+    uploads = {n: adaptive.encode_upload(n, budget_bits=8 * 2000).data
+               for n in adaptive.client_names}
+    downlink = adaptive.aggregate(uploads, 0)
+    adaptive.apply_downlink("llama-a", downlink)
+    report = adaptive.local_update("llama-a", 1)
+    assert report.kd_loss > 0 and report.hidden_loss > 0 and not report.skipped
+    # private minibatch (2 x 16) + the public batch (32 positions)
+    assert report.tokens == 2 * 16 + 32
+    model = adaptive.client_model("llama-a")
+    assert report.flops == model.train_flops(report.tokens)
+
+
+def test_corrupt_downlink_raises(adaptive: DistillationBackend) -> None:
+    with pytest.raises(PayloadError, match="bad magic"):
+        adaptive.apply_downlink("llama-a", b"NOPE" + bytes(20))
+    with pytest.raises(PayloadError):
+        adaptive.apply_downlink("llama-a", pack_downlink(0, 1, b"garbage"))
+    adaptive.apply_downlink("llama-a", b"")  # nothing sent: nothing changes
+
+
+def test_non_finite_loss_skips_the_update(adaptive: DistillationBackend,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    model = adaptive.client_model("gpt2")
+    before = model.adapter_state()
+    real_forward = model.forward
+
+    def poisoned(input_ids: torch.Tensor, hidden_index: int | None = None):
+        logits, hidden = real_forward(input_ids, hidden_index)
+        return logits * float("nan"), hidden
+
+    monkeypatch.setattr(model, "forward", poisoned)
+    report = adaptive.local_update("gpt2", 2)
+    assert report.skipped and "non-finite" in report.reason and np.isnan(report.loss)
+    assert report.flops > 0
+    for key, value in model.adapter_state().items():
+        assert torch.equal(value, before[key])
+    monkeypatch.undo()
+    assert not adaptive.local_update("gpt2", 2).skipped
+
+
+def test_evaluate_rows(adaptive: DistillationBackend) -> None:
+    rows = adaptive.evaluate("llama-b")
+    assert [r.split for r in rows] == ["own", "union"]
+    assert all(r.client == "llama-b" and r.tokens > 0 for r in rows)
+
+
+def test_bad_client_lists() -> None:
+    clients = tiny_clients()
+    with pytest.raises(ScenarioError, match="names must be unique"):
+        DistillationBackend([clients[0], clients[0]], TINY_DATA, tiny_distillation(), 0)
+    with pytest.raises(ScenarioError, match="unknown client 'zed'"):
+        _backend("local_only").local_update("zed", 0)
