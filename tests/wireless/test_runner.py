@@ -6,7 +6,6 @@ import argparse
 from dataclasses import replace
 
 import numpy as np
-import pytest
 
 from cosim.trace.reader import read_trace
 from cosim.trace.schema import TABLES
