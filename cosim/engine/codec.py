@@ -277,15 +277,20 @@ def _decode_dense(data: bytes, V: int, T: int, r: int, fmt: str, step: float) ->
                    HEADER_BYTES + m * rec)
 
 
-def _scan_records(data: bytes, V: int, T: int, r: int, vb: int, one_pos: np.ndarray) -> dict:
-    """Walk record boundaries (sequential: each length depends on the record's content)."""
+def _scan_records(data: bytes, V: int, T: int, r: int, vb: int, cum: np.ndarray) -> dict:
+    """Walk record boundaries (sequential: each length depends on the record's content).
+
+    ``cum[i]`` is the number of one bits in bytes ``0..i−1``; the end of a
+    record's unary section (its k-th one bit) is found by rank/select on it.
+    """
     L = len(data)
-    n_ones = one_pos.size
+    total_ones = int(cum[-1])
+    pop, select = codec_rice.POPCOUNT, codec_rice.SELECT
     pos = HEADER_BYTES
     ks: list[int] = []
     bs: list[int] = []
     starts: list[int] = []   # record start byte
-    first: list[int] = []    # index into one_pos of first unary terminator
+    ends: list[int] = []     # last bit of the index stream
     vals: list[int] = []     # first value byte
     while len(ks) < T and pos < L:
         p, k, shift, more = pos, 0, 0, True
@@ -302,7 +307,7 @@ def _scan_records(data: bytes, V: int, T: int, r: int, vb: int, one_pos: np.ndar
         if k > V:
             raise PayloadError(f"record {len(ks)}: k = {k} exceeds vocabulary size {V}")
         p += 2  # residual
-        b, fo = 0, 0
+        b, end_bit = 0, 0
         if k > 0:
             if p >= L:
                 break
@@ -311,37 +316,39 @@ def _scan_records(data: bytes, V: int, T: int, r: int, vb: int, one_pos: np.ndar
             if b > codec_rice.MAX_RICE_PARAM:
                 raise PayloadError(f"record {len(ks)}: Rice parameter {b} > 31")
             unary = 8 * p + k * b
-            fo = int(np.searchsorted(one_pos, unary))
-            last = fo + k - 1
-            if last >= n_ones:
+            if unary >= 8 * L:
                 break  # stream not complete in this prefix
-            end_bit = int(one_pos[last])
-            stream_end = end_bit // 8 + 1
-            if last + 1 < n_ones and one_pos[last + 1] < 8 * stream_end:
+            i, o = unary >> 3, unary & 7
+            rank = int(cum[i]) + (int(pop[data[i] >> (8 - o)]) if o else 0) + k - 1
+            if rank >= total_ones:
+                break  # fewer than k terminators arrived
+            i = int(np.searchsorted(cum, rank, side="right")) - 1
+            end_bit = 8 * i + select[data[i]][rank - int(cum[i])]
+            if data[i] & ((1 << (7 - (end_bit & 7))) - 1):
                 raise PayloadError(f"record {len(ks)}: non-zero padding after the index stream")
-            p = stream_end
+            p = i + 1
         end = p + k * vb + 2 * r
         if end > L:
             break
         ks.append(k)
         bs.append(b)
         starts.append(pos)
-        first.append(fo)
+        ends.append(end_bit)
         vals.append(p)
         pos = end
     if len(ks) == T and pos < L:
         raise PayloadError(f"{L - pos} trailing bytes after the last of {T} records")
     return {"k": np.array(ks, np.int64), "b": np.array(bs, np.int64),
-            "start": np.array(starts, np.int64), "first": np.array(first, np.int64),
+            "start": np.array(starts, np.int64), "end_bit": np.array(ends, np.int64),
             "val": np.array(vals, np.int64), "end": pos}
 
 
 def _decode_sparse(data: bytes, V: int, T: int, r: int, fmt: str, step: float) -> Decoded:
     buf = np.frombuffer(data, np.uint8)
-    bits = np.unpackbits(buf)
-    one_pos = np.flatnonzero(bits)
+    cum = np.zeros(buf.size + 1, np.int64)
+    np.cumsum(codec_rice.POPCOUNT[buf], out=cum[1:])
     vb = VALUE_BYTES[fmt]
-    rec = _scan_records(data, V, T, r, vb, one_pos)
+    rec = _scan_records(data, V, T, r, vb, cum)
     k, start = rec["k"], rec["start"]
     m = k.size
     vlen = _varint_len(k)
@@ -350,8 +357,8 @@ def _decode_sparse(data: bytes, V: int, T: int, r: int, fmt: str, step: float) -
     residual = residual.astype(np.float64)
     if not np.all((residual >= 0) & (residual <= 1)):
         raise PayloadError("a residual mass is outside [0, 1] or NaN")
-    stream_bit = 8 * (res_pos + 3)
-    q, rem = codec_rice.unpack(bits, one_pos, k, rec["b"], stream_bit, rec["first"])
+    padded = np.concatenate([buf, np.zeros(5, np.uint8)])
+    q, rem = codec_rice.unpack(padded, k, rec["b"], 8 * (res_pos + 3), rec["end_bit"])
     if q.size and q.max() >= V:
         raise PayloadError("an index gap exceeds the vocabulary size")
     gaps = (q << rec["b"][codec_rice.record_rows(k)]) | rem

@@ -109,41 +109,42 @@ def pack(gaps: np.ndarray, offsets: np.ndarray, b: np.ndarray, n_bits: np.ndarra
     return np.packbits(bits)
 
 
+POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
+# SELECT[byte][n]: offset (0 = most significant bit) of the n-th one bit of ``byte``
+SELECT: list[list[int]] = [[o for o in range(8) if (byte >> (7 - o)) & 1] for byte in range(256)]
+
+
 def unpack(
-    bits: np.ndarray,
-    one_pos: np.ndarray,
-    k: np.ndarray,
-    b: np.ndarray,
-    start_bit: np.ndarray,
-    first_one: np.ndarray,
+    buf: np.ndarray, k: np.ndarray, b: np.ndarray, start_bit: np.ndarray, end_bit: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode the gaps of R records; returns ``(q [nnz], remainders [nnz])`` int64.
 
-    ``bits``: the payload as bits; ``one_pos``: positions of its one bits
-    (sorted); per record: ``k``, ``b``, ``start_bit`` (first remainder bit) and
-    ``first_one`` (index into ``one_pos`` of the first unary terminator). The
-    caller has already checked that every record's stream lies inside ``bits``.
+    ``buf``: the payload bytes followed by at least 5 zero bytes; per record:
+    ``k``, ``b``, ``start_bit`` (first remainder bit) and ``end_bit`` (its k-th
+    unary terminator, i.e. the last stream bit). The caller has checked that
+    every stream lies inside the payload and holds exactly k terminators.
     """
     nnz = int(k.sum())
     starts = np.cumsum(k) - k
     rows = record_rows(k)
     local = local_positions(k, starts)
     be = b[rows]
-    rem = np.zeros(nnz, dtype=np.int64)
-    max_b = int(be.max()) if nnz else 0
-    if max_b > 0:
-        j = np.arange(max_b, dtype=np.int64)[None, :]
-        shift = be[:, None] - 1 - j
-        valid = shift >= 0
-        pos = (start_bit[rows] + local * be)[:, None] + j
-        pos = np.where(valid, pos, 0)
-        bit = bits[pos].astype(np.int64) * valid
-        rem = (bit << np.maximum(shift, 0)).sum(axis=1)
-    term = one_pos[first_one[rows] + local]
+    # remainders: b ≤ 31 bits starting at bit offset o ≤ 7 lie in a 5-byte window
+    s = start_bit[rows] + local * be
+    byte0 = s >> 3
+    window = np.zeros(nnz, dtype=np.int64)
+    for t in range(5):
+        window = (window << 8) | buf[byte0 + t].astype(np.int64)
+    rem = (window >> (40 - (s & 7) - be)) & ((np.int64(1) << be) - 1)
+    # unary sections: the one bits between the remainders and end_bit are the terminators
+    unary0 = start_bit + k * b
+    length = np.where(k > 0, end_bit - unary0 + 1, 0)
+    pos = np.repeat(unary0, length) + local_positions(length, np.cumsum(length) - length)
+    term = pos[((buf[pos >> 3] >> (7 - (pos & 7))) & 1).astype(bool)]
     prev = np.empty(nnz, dtype=np.int64)
     if nnz:
         prev[1:] = term[:-1]
         head = starts[k > 0]
-        prev[head] = (start_bit + k * b)[k > 0] - 1
+        prev[head] = unary0[k > 0] - 1
     q = term - prev - 1
     return q, rem
