@@ -95,7 +95,7 @@ def _format_value(value: Any) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._=-]+", "_", text).strip("_")
+    return re.sub(r"[^A-Za-z0-9._=,-]+", "_", text).strip("_")
 
 
 def load_study(path: str | Path) -> tuple[StudyConfig, Path]:
