@@ -23,6 +23,8 @@ log = logging.getLogger("cosim")
 # validate`` stays fast.
 COMMAND_MODULES = (
     "cosim.commands",
+    "cosim.wireless.cli",
+    "cosim.engine.cli",
     "cosim.sim.cli",
     "cosim.study.cli",
     "cosim.channels.cli",
