@@ -18,7 +18,8 @@ cannot lower it:
   which equals ``mean (ẑ − t̂)² / 2`` whenever z varies over the tokens.
   Perfect (affine, per-dimension) agreement gives 0, uncorrelated z gives 1,
   and a constant or all-zero z (ẑ = 0) gives exactly 1 too: collapse is
-  never better than an uninformative projection. Needs N ≥ 2 tokens.
+  never better than an uninformative projection. With N < 2 tokens there are
+  no statistics to align and the loss is 0.
 
 * ``"cosine"``: ``L = mean_n (1 − cos(z_n, t_n))``; 0 when directions agree,
   1 for z = 0 (defined as cos = 0) or for orthogonal directions.
@@ -77,8 +78,8 @@ def hidden_alignment_loss(
         )
     t = target.detach().to(z.dtype)
     if kind == "nmse":
-        if z.shape[0] < 2:
-            raise ValueError("nmse hidden loss: needs at least 2 tokens")
+        if z.shape[0] < 2:  # no per-dimension statistics: no signal, no gradient
+            return z.sum() * 0.0
         return 1.0 - (_standardise(z) * _standardise(t)).mean()
     if kind == "cosine":
         cos = (z * t).sum(dim=1) / (z.norm(dim=1) * t.norm(dim=1) + _EPS)

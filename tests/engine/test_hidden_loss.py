@@ -92,7 +92,9 @@ def test_invalid_arguments() -> None:
         HiddenProjection(0, 4)
     with pytest.raises(ValueError, match="both be"):
         hidden_alignment_loss(torch.zeros(3, 2), torch.zeros(3, 3))
-    with pytest.raises(ValueError, match="at least 2"):
-        hidden_alignment_loss(torch.zeros(1, 2), torch.zeros(1, 2), "nmse")
+    single = torch.ones(1, 2, requires_grad=True)  # one token: no statistics, no signal
+    loss = hidden_alignment_loss(single, torch.ones(1, 2), "nmse")
+    loss.backward()
+    assert loss.item() == 0.0 and single.grad is not None and single.grad.abs().sum() == 0
     with pytest.raises(ValueError, match="kind"):
         hidden_alignment_loss(torch.zeros(3, 2), torch.zeros(3, 2), "l2")  # type: ignore[arg-type]
