@@ -37,6 +37,17 @@ def run_validate(args: argparse.Namespace) -> int:
 
     failures: list[CosimError] = []
     for path in args.files:
+        if is_study_file(path):
+            try:
+                n_runs = validate_study(path)
+            except CosimError as exc:
+                if args.debug:
+                    raise
+                failures.append(exc)
+                print(f"cosim: error: {exc}", file=sys.stderr)
+                continue
+            print(f"ok: {path} (study: {n_runs} runs)")
+            continue
         try:
             loaded = load_scenario(path, args.overrides)
         except CosimError as exc:
@@ -53,6 +64,29 @@ def run_validate(args: argparse.Namespace) -> int:
         elif args.print_format == "json":
             print(loaded.resolved_json())
     return max((exc.exit_code for exc in failures), default=0)
+
+
+def is_study_file(path: str) -> bool:
+    """A study file is a mapping with a ``base`` scenario (scenarios never have one)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # let the scenario loader report it properly
+    return isinstance(data, dict) and "base" in data
+
+
+def validate_study(path: str) -> int:
+    """Validate a study and every run it expands to; returns the number of runs."""
+    from cosim.study.config import expand_runs, load_study
+    from cosim.study.runner import validate_runs
+
+    config, study_dir = load_study(path)
+    runs = expand_runs(config, study_dir)
+    validate_runs(runs)
+    return len(runs)
 
 
 def run_inspect(args: argparse.Namespace) -> int:

@@ -159,11 +159,19 @@ def test_resolved_config_round_trips_losslessly() -> None:
     assert parse_scenario(json.dumps(plain), "again.json") == cfg
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "scenarios").glob("*.yaml")), ids=lambda p: p.name)
+SCENARIOS = sorted(p for p in (REPO / "scenarios").glob("*.yaml") if "study" not in p.name)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
 def test_shipped_scenarios_validate(path: Path) -> None:
     loaded = load_scenario(path)
     assert loaded.config.name
     assert parse_scenario(loaded.resolved_yaml(), "resolved.yaml") == loaded.config
+
+
+def test_embedded_default_scenario_matches_the_shipped_quickstart() -> None:
+    embedded = REPO / "cosim" / "scenarios" / "quickstart.yaml"
+    assert embedded.read_text() == (REPO / "scenarios" / "quickstart.yaml").read_text()
 
 
 def test_missing_file_and_non_utf8(tmp_path: Path) -> None:
