@@ -24,7 +24,9 @@ precision.
 Decoding is bounded by the payload: the header's T and each record's k are
 never used to preallocate; every record is checked to lie inside the bytes
 before its entries are materialised. Corrupt input raises
-:class:`cosim.errors.PayloadError`.
+:class:`cosim.errors.PayloadError`. Records carry no checksum of their own (the
+link layer's CRC/HARQ delivers a transport block intact or not at all); the
+header's CRC guards the fields that give every byte its meaning.
 """
 
 from __future__ import annotations
@@ -225,9 +227,8 @@ def _decode_values(raw: np.ndarray, value_format: str, step: float) -> np.ndarra
 
 
 def _decode_hidden(buf: np.ndarray, starts: np.ndarray, r: int) -> np.ndarray:
-    raw = buf[starts[:, None] + np.arange(2 * r)] if starts.size else np.zeros((0, 2 * r),
-                                                                                np.uint8)
-    hidden = np.ascontiguousarray(raw).view("<f2").astype(np.float32).reshape(-1, r)
+    raw = np.ascontiguousarray(buf[starts[:, None] + np.arange(2 * r)])
+    hidden = raw.view("<f2").astype(np.float32).reshape(-1, r)
     if not np.all(np.isfinite(hidden)):
         raise PayloadError("a hidden value is not finite")
     return hidden

@@ -87,12 +87,14 @@ def test_extreme_k_records() -> None:
     assert dec.residual[0] == pytest.approx(1.0)  # k = 0: everything is residual
 
 
-def test_empty_payload_round_trip() -> None:
-    sl = random_sparse(np.random.default_rng(3), T=0, V=100, k_max=4)
+@pytest.mark.parametrize("hidden_dim", [0, 4])
+def test_empty_payload_round_trip(hidden_dim: int) -> None:
+    sl = random_sparse(np.random.default_rng(3), T=0, V=100, k_max=4, hidden_dim=hidden_dim)
     payload = codec.encode(sl)
     assert len(payload) == codec.HEADER_BYTES
     out = codec.decode(payload, allow_partial=False)
     assert out.n_tokens == 0 and out.complete
+    assert out.logits.hidden_dim == hidden_dim
 
 
 @pytest.mark.parametrize("hidden_dim", [0, 3])
