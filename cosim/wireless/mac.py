@@ -96,6 +96,7 @@ class MacEngine:
         self.tr_finished: list[bool] = []
         self.bc_members_of: dict[int, np.ndarray] = {}
         self.next_slot = 0
+        self.slots_simulated = 0  # slots stepped through (idle slots are skipped)
         self.sample_every = 1  # record every n-th slot's SNR (0: never)
         self.samples: list[tuple[np.ndarray, np.ndarray]] = []  # (slots, snr_db [n, n_clients])
 
@@ -197,6 +198,7 @@ class MacEngine:
         if every and s % every == 0:
             self.samples.append((np.array([s]), ch.snr_db[k : k + 1, : self.n_clients]))
         self.next_slot = s + 1
+        self.slots_simulated += 1
         p = s % self.R
         if self.B == 1 and not self.n_pending[p] and not self.n_arq:
             best = self._best_single(k)
@@ -209,17 +211,17 @@ class MacEngine:
         """The eligible link with the highest metric, or −1 (flat channel, nothing pending)."""
         rate = self.chunk.bpr1[k]
         sched = self.scheduler
-        if sched == "proportional_fair":
-            m = rate / self.pf.scaled
-        elif sched == "max_rate":
-            m = rate.copy()
-        else:
+        if sched == "round_robin":
             m = -(self.last_served * self.L + self.rr_base).astype(np.float64)
+            m[rate <= 0] = -np.inf
+        else:
+            # A link with rate 0 has metric 0 and loses to any link with rate > 0; if the
+            # best has rate 0, no eligible link can send (checked below).
+            m = rate / self.pf.scaled if sched == "proportional_fair" else rate.copy()
         if not self.need.all():
             m[self.need == 0] = -np.inf
-        m[rate <= 0] = -np.inf
-        best = int(np.argmax(m))
-        return best if m[best] > -np.inf else -1
+        best = int(m.argmax())
+        return best if m[best] > -np.inf and rate[best] > 0 else -1
 
     def _single(self, s: int, k: int, p: int, c: int) -> list[int]:
         ch = self.chunk
@@ -304,11 +306,13 @@ class MacEngine:
         if self.B == 1 and first:
             return ch.fail0[k, links]
         log = self.tbs
-        bler = np.broadcast_to(
-            self.link_model.bler(log.mcs[rows], log.acc[rows]), log.mcs[rows].shape
-        )
-        used = log.rbs[rows] > 0
-        p_fail = 1 - np.prod(np.where(used, 1 - bler, 1.0), axis=1)
+        mcs = log.mcs[rows]
+        bler = np.broadcast_to(self.link_model.bler(mcs, log.acc[rows]), mcs.shape)
+        if self.B == 1:
+            p_fail = bler[:, 0]
+        else:  # a TB spanning subbands fails unless every used subband decodes
+            used = log.rbs[rows] > 0
+            p_fail = 1 - np.prod(np.where(used, 1 - bler, 1.0), axis=1)
         return ch.u[k, links] < p_fail
 
     def _retransmit(
@@ -411,20 +415,19 @@ def run_lockstep(engines: list[MacEngine], stop_slot: int) -> list[list[int]]:
     s = max(e.next_slot for e in engines)
     for e in engines:
         e.skip_to(s)
-    while s < stop_slot:
-        active = [e for e in engines if e.busy()]
-        if not active:
-            break
+    # An engine only falls idle when its last transfer finishes, which ends this
+    # call, so the set of busy engines is fixed until then.
+    active = [(i, e) for i, e in enumerate(engines) if e.busy()]
+    while active and s < stop_slot:
         any_done = False
-        for i, e in enumerate(engines):
-            if e in active:
-                done = e.step(s, stop_slot)
-                if done:
-                    out[i] = done
-                    any_done = True
+        for i, e in active:
+            done = e.step(s, stop_slot)
+            if done:
+                out[i] = done
+                any_done = True
         s += 1
-        for e in engines:
-            e.skip_to(s)
         if any_done:
             break
+    for e in engines:
+        e.skip_to(s)
     return out

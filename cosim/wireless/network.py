@@ -121,6 +121,16 @@ class WirelessNetwork:
         env.process(self._drive())
 
     # ------------------------------------------------------------------ public API
+    @property
+    def uplink_engine(self) -> MacEngine:
+        """The uplink slot engine (for inspection: TB log, counters, decode key)."""
+        return self._up.engine
+
+    @property
+    def downlink_engine(self) -> MacEngine:
+        """The downlink slot engine; its last link is the broadcast link."""
+        return self._down.engine
+
     def uplink(
         self,
         client: int,
