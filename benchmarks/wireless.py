@@ -53,22 +53,25 @@ CONFIG = WirelessConfig(
 )
 
 
-def geometry() -> tuple[np.ndarray, np.ndarray]:
+def geometry(n_clients: int) -> tuple[np.ndarray, np.ndarray]:
     """Client distances [m] (uniform in the cell area) and speeds [m/s]."""
     rng = np.random.default_rng(SEED)
     r0, r1 = CONFIG.min_distance_m, CONFIG.cell_radius_m
-    d = np.sqrt(rng.uniform(size=N_CLIENTS) * (r1**2 - r0**2) + r0**2)
-    return d, np.full(N_CLIENTS, 3.0)
+    d = np.sqrt(rng.uniform(size=n_clients) * (r1**2 - r0**2) + r0**2)
+    return d, np.full(n_clients, 3.0)
 
 
 def fast_run(
-    payload: int, starts: list[float] | None = None, horizon: float | None = None
+    payload: int,
+    starts: list[float] | None = None,
+    horizon: float | None = None,
+    n_clients: int = N_CLIENTS,
 ) -> tuple[list[TransferResult], int, float, WirelessNetwork]:
     """The vectorised model: every client uploads ``payload`` at each time in ``starts``.
 
     Returns results, slots simulated (busy), wall seconds and the network.
     """
-    d, v = geometry()
+    d, v = geometry(n_clients)
     env = simpy.Environment()
     t0 = time.perf_counter()
     net = WirelessNetwork(env, CONFIG, d, v, np.random.default_rng(SEED))
@@ -80,7 +83,7 @@ def fast_run(
                 yield env.timeout(t - env.now)
             results.append((yield net.uplink(c, payload)))
 
-    for c in range(N_CLIENTS):
+    for c in range(n_clients):
         env.process(client(c))
     env.run(until=horizon)
     wall = time.perf_counter() - t0
@@ -126,7 +129,7 @@ def reference_run(payload: int, net: WirelessNetwork) -> dict[int, list[float]]:
     phi = src.process.phi[:, 0, :].tolist()
     scale = src.process.scale
     key = net.uplink_engine.chunk.decode_key
-    n, nrb, slot = N_CLIENTS, mac.num_rbs, mac.slot_s
+    n, nrb, slot = net.n_clients, mac.num_rbs, mac.slot_s
     gap = 10 ** (link.snr_gap_db / 10)
     need = [payload] * n
     sent = [0] * n

@@ -165,6 +165,19 @@ class MacEngine:
         live = rows[self.tbs.state[rows] == PENDING]
         self.tbs.state[live] = CUT
 
+    def compact(self) -> None:
+        """Drop the TB rows of finished transfers (bounded memory in long runs)."""
+        log = self.tbs
+        n = log.n
+        finished = np.asarray(self.tr_finished, dtype=bool)
+        keep = ~finished[log.transfer[:n]]
+        kept_old = np.flatnonzero(keep)
+        new_id = log.compact(keep)
+        held = self.proc_tb >= 0
+        self.proc_tb[held] = new_id[self.proc_tb[held]]
+        first = np.searchsorted(kept_old, np.asarray(self.tr_first_row))
+        self.tr_first_row = [int(x) for x in first]
+
     def busy(self) -> bool:
         """Whether any link has bytes waiting or a HARQ retransmission pending."""
         return bool(self.need.any() or self.n_pending.any())

@@ -47,6 +47,8 @@ from cosim.wireless.simulated import LargeScale, simulated_pair
 _EPS = 1e-9
 #: Most slots one driver simulates before letting simulated time catch up.
 MAX_RUN_SLOTS = 1_000_000
+#: TB-log rows above which finished transfers' rows are dropped.
+COMPACT_ROWS = 1 << 17
 
 
 @dataclass
@@ -117,6 +119,7 @@ class WirelessNetwork:
         self._tput: dict[int, float] = {}
         self.throughput_ewma_weight = 0.5
         self._queried: list[tuple[int, np.ndarray]] = []
+        self._compact_at = COMPACT_ROWS
         self._wake: simpy.Event | None = None
         env.process(self._drive())
 
@@ -368,5 +371,8 @@ class WirelessNetwork:
             old = self._tput.get(p.clients[0])
             w = self.throughput_ewma_weight
             self._tput[p.clients[0]] = rate if old is None else (1 - w) * old + w * rate
+        if eng.tbs.n > self._compact_at:
+            eng.compact()
+            self._compact_at = max(self._compact_at, 2 * eng.tbs.n)
         p.event.succeed(result)
         return result

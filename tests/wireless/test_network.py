@@ -165,3 +165,14 @@ def test_channel_samples_are_decimated():
     assert np.allclose(np.unique(rows["time_s"]), np.arange(0, 0.1, 0.01))
     assert set(rows["snr_db"]) == {30.0, 12.0}
     assert net.channel_rows()["time_s"].size == 0  # handed over once
+
+
+def test_tb_log_compaction_keeps_results_exact(monkeypatch):
+    import cosim.wireless.network as network_module
+
+    cfg = WirelessConfig(link=ShannonLink(bler=0.2))
+    baseline, _ = simulated_run(cfg)
+    monkeypatch.setattr(network_module, "COMPACT_ROWS", 50)
+    compacted, net = simulated_run(cfg)
+    assert same_results(baseline, compacted)
+    assert net.uplink_engine.tbs.n < 50 + 200
