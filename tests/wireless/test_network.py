@@ -171,8 +171,9 @@ def test_tb_log_compaction_keeps_results_exact(monkeypatch):
     import cosim.wireless.network as network_module
 
     cfg = WirelessConfig(link=ShannonLink(bler=0.2))
-    baseline, _ = simulated_run(cfg)
+    baseline, full = simulated_run(cfg)
     monkeypatch.setattr(network_module, "COMPACT_ROWS", 50)
     compacted, net = simulated_run(cfg)
     assert same_results(baseline, compacted)
-    assert net.uplink_engine.tbs.n < 50 + 200
+    # rows of finished transfers were dropped along the way
+    assert net.uplink_engine.tbs.n < full.uplink_engine.tbs.n / 2
