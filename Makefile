@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/cosim validate scenarios/*.yaml
+	$(BIN)/cosim run scenarios/quickstart.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -31,7 +31,7 @@ lint: setup
 	$(BIN)/ruff check cosim tests benchmarks
 
 validate: setup
-	$(BIN)/cosim validate scenarios/*.yaml
+	$(BIN)/cosim run scenarios/quickstart.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
