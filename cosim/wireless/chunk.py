@@ -41,6 +41,9 @@ class ChannelChunk:
         self.members: np.ndarray | None = None
         self.c0 = 0
         self.n = 0
+        self.sample_every = 0  # record every n-th simulated slot's SNR (0: never)
+        self.sampled: list[int] = []  # rows of the cache to record
+        self.samples: list[tuple[np.ndarray, np.ndarray]] = []  # (slots, snr_db [n, n_clients])
 
     def index(self, slot: int, horizon: int | None, chunk_slots: int) -> int:
         """Row of ``slot`` in the cache, fetching ``min(chunk_slots, horizon − slot)`` slots
@@ -56,6 +59,7 @@ class ChannelChunk:
 
     def fetch(self, slot: int, n: int) -> None:
         """Ask the source for slots ``slot … slot + n − 1``."""
+        self.flush_samples()
         block = self.source.block(slot, n)
         if block.first_slot != slot or block.n_slots != n:
             raise ValueError(
@@ -71,6 +75,19 @@ class ChannelChunk:
             u[:, : self.n_clients] = block.decode_u
         self.u = u
         self.derive()
+
+    def flush_samples(self) -> None:
+        """Move the rows noted in :attr:`sampled` to :attr:`samples` (before the cache changes)."""
+        if self.sampled:
+            rows = np.array(self.sampled)
+            self.samples.append((self.c0 + rows, self.snr_db[rows, : self.n_clients].copy()))
+            self.sampled = []
+
+    def take_samples(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every recorded ``(slots [n], snr_db [n, n_clients])`` so far; clears the record."""
+        self.flush_samples()
+        out, self.samples = self.samples, []
+        return out
 
     def set_members(self, members: np.ndarray | None) -> None:
         """Receivers of the broadcast link's current transfer (re-derives the cache)."""

@@ -97,8 +97,6 @@ class MacEngine:
         self.bc_members_of: dict[int, np.ndarray] = {}
         self.next_slot = 0
         self.slots_simulated = 0  # slots stepped through (idle slots are skipped)
-        self.sample_every = 1  # record every n-th slot's SNR (0: never)
-        self.samples: list[tuple[np.ndarray, np.ndarray]] = []  # (slots, snr_db [n, n_clients])
 
     # ------------------------------------------------------------------ transfers
     def add_transfer(self, link: int, size_bytes: int, members: np.ndarray | None = None) -> int:
@@ -207,9 +205,8 @@ class MacEngine:
         """Simulate slot ``s`` (= ``next_slot``); returns the transfers that finished in it."""
         ch = self.chunk
         k = ch.index(s, stop_slot, self.chunk_slots)
-        every = self.sample_every
-        if every and s % every == 0:
-            self.samples.append((np.array([s]), ch.snr_db[k : k + 1, : self.n_clients]))
+        if ch.sample_every and s % ch.sample_every == 0:
+            ch.sampled.append(k)
         self.next_slot = s + 1
         self.slots_simulated += 1
         p = s % self.R

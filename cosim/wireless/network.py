@@ -110,9 +110,8 @@ class WirelessNetwork:
         self.downlink_source = downlink_source or down
         self.slot_s = config.mac.slot_s
         up_engine = MacEngine(self.uplink_source, config, up_key)
-        up_engine.sample_every = config.channel_sample_every_slots
+        up_engine.chunk.sample_every = config.channel_sample_every_slots
         down_engine = MacEngine(self.downlink_source, config, down_key, broadcast_link=True)
-        down_engine.sample_every = 0
         self._up = _Driver(up_engine, "uplink")
         self._down = _Driver(down_engine, "downlink")
         self._numbers = 0
@@ -219,13 +218,16 @@ class WirelessNetwork:
     def channel_rows(self) -> dict[str, np.ndarray]:
         """Uplink SNR samples recorded since the last call: ``time_s``, ``client``, ``snr_db``."""
         eng = self._up.engine
-        parts = eng.samples + [(np.array([s]), snr[None]) for s, snr in self._queried]
-        eng.samples, self._queried = [], []
+        parts = eng.chunk.take_samples()
+        parts += [(np.array([s]), snr[None]) for s, snr in self._queried]
+        self._queried = []
         if not parts:
             empty = np.zeros(0)
             return {"time_s": empty, "client": empty.astype(np.int64), "snr_db": empty}
         slots = np.concatenate([p[0] for p in parts])
         snr = np.concatenate([p[1] for p in parts])
+        order = np.argsort(slots, kind="stable")  # CSI queries interleave with busy slots
+        slots, snr = slots[order], snr[order]
         n = self.n_clients
         return {
             "time_s": np.repeat(slots * self.slot_s, n),
