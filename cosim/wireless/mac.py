@@ -35,13 +35,14 @@ from cosim.wireless.chunk import ChannelChunk
 from cosim.wireless.config import WirelessConfig
 from cosim.wireless.link import make_link
 from cosim.wireless.scheduler import PfAverage, allocate
-from cosim.wireless.tblog import CUT, LOST, OK, PENDING, TbLog, TransferCounters
+from cosim.wireless.tblog import LOST, OK, PENDING, TbLog, TransferCounters
+from cosim.wireless.transfers import TransferBook
 
 #: Size of a full-buffer transfer [bytes]: never runs dry, and ×8 bits fits in int64.
 FULL_BUFFER = 2**56
 
 
-class MacEngine:
+class MacEngine(TransferBook):
     """Resource allocation and TB outcomes for the links sharing one channel.
 
     Links ``0 … n_clients − 1`` see the source's clients. With
@@ -97,84 +98,6 @@ class MacEngine:
         self.bc_members_of: dict[int, np.ndarray] = {}
         self.next_slot = 0
         self.slots_simulated = 0  # slots stepped through (idle slots are skipped)
-
-    # ------------------------------------------------------------------ transfers
-    def add_transfer(self, link: int, size_bytes: int, members: np.ndarray | None = None) -> int:
-        """Queue ``size_bytes`` (``FULL_BUFFER`` for full buffer) on ``link``; returns its id.
-
-        ``members`` (bool ``[n_clients]``) are the receivers of a broadcast-link transfer.
-        """
-        tid = self.tr.new(size_bytes)
-        if members is not None:
-            self.bc_members_of[tid] = np.asarray(members, dtype=bool)
-        self.tr_link.append(link)
-        self.tr_first_row.append(self.tbs.n)
-        self.tr_finished.append(False)
-        if self.cur[link] < 0:
-            self._activate(link, tid)
-        else:
-            self.queues[link].append(tid)
-        return tid
-
-    def _activate(self, link: int, tid: int) -> None:
-        self.cur[link] = tid
-        self.tr_first_row[tid] = self.tbs.n
-        size = int(self.tr.size[tid])
-        self.buf[link] = size
-        self.sent[link] = 0
-        self.need[link] += size
-        if link == self.bc_link:
-            self.chunk.set_members(self.bc_members_of.pop(tid, None))
-
-    def _advance_queue(self, link: int) -> None:
-        """Make the next queued transfer current once the current one has no new bytes left."""
-        if self.buf[link] > 0:
-            return
-        self.cur[link] = -1
-        if self.queues[link]:
-            self._activate(link, self.queues[link].popleft())
-
-    def cut(self, tid: int) -> None:
-        """Stop transfer ``tid`` now (deadline): drop its unsent bytes and pending HARQ/ARQ."""
-        if self.tr_finished[tid]:
-            return
-        self.tr_finished[tid] = True
-        link = self.tr_link[tid]
-        if tid in self.queues[link]:
-            self.queues[link].remove(tid)
-            return
-        if self.cur[link] == tid:
-            self.need[link] -= self.buf[link]
-            self.buf[link] = 0
-            self._advance_queue(link)
-        kept: deque[list[int]] = deque()
-        for entry in self.arq_q[link]:
-            if entry[0] == tid:
-                self.need[link] -= entry[2]
-                self.arq_bytes[link] -= entry[2]
-                self.n_arq -= 1
-            else:
-                kept.append(entry)
-        self.arq_q[link] = kept
-        rows = self.tbs.rows_of(tid, self.tr_first_row[tid])
-        pending = np.isin(self.proc_tb[:, link], rows)
-        self.n_pending -= pending.astype(np.int64)
-        self.proc_tb[pending, link] = -1
-        live = rows[self.tbs.state[rows] == PENDING]
-        self.tbs.state[live] = CUT
-
-    def compact(self) -> None:
-        """Drop the TB rows of finished transfers (bounded memory in long runs)."""
-        log = self.tbs
-        n = log.n
-        finished = np.asarray(self.tr_finished, dtype=bool)
-        keep = ~finished[log.transfer[:n]]
-        kept_old = np.flatnonzero(keep)
-        new_id = log.compact(keep)
-        held = self.proc_tb >= 0
-        self.proc_tb[held] = new_id[self.proc_tb[held]]
-        first = np.searchsorted(kept_old, np.asarray(self.tr_first_row))
-        self.tr_first_row = [int(x) for x in first]
 
     def busy(self) -> bool:
         """Whether any link has bytes waiting or a HARQ retransmission pending."""

@@ -25,6 +25,7 @@ from cosim.wireless.fading import (
     power_gain,
 )
 from cosim.wireless.pathloss import make_path_loss
+from cosim.wireless.shadowing import LogNormalShadowing
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def draw_large_scale(
         if cfg.shadowing_std_db is None
         else np.full(d.shape, cfg.shadowing_std_db)
     )
-    shadow = std * rng.standard_normal(d.shape)
+    shadow = LogNormalShadowing(std).draw(rng)
     return LargeScale(model.loss_db(d, los), los, shadow)
 
 

@@ -152,3 +152,27 @@ def test_los_probability_tables():
     np.testing.assert_allclose(
         RMa(FC, 35, 1.5, 5, 20).los_probability(d), np.where(d <= 10, 1, np.exp(-(d - 10) / 1000))
     )
+
+
+def test_large_scale_draws_los_and_shadowing_by_the_tables():
+    from cosim.wireless.config import UMaPathLoss, WirelessConfig
+    from cosim.wireless.simulated import draw_large_scale
+
+    n = 20_000
+    d = np.full(n, 100.0)
+    ls = draw_large_scale(
+        WirelessConfig(path_loss=UMaPathLoss(los="auto")), d, np.random.default_rng(1)
+    )
+    p = 18 / 100 + np.exp(-100 / 63) * (1 - 18 / 100)  # UMa LOS probability at 100 m
+    assert abs(ls.los.mean() - p) < 5 * np.sqrt(p * (1 - p) / n)
+    # σ_SF = 4 dB (LOS) and 6 dB (NLOS); 5 SE of a sample std ≈ 5 σ / sqrt(2 n)
+    for mask, sigma in ((ls.los, 4.0), (~ls.los, 6.0)):
+        x = ls.shadowing_db[mask]
+        assert abs(x.std() - sigma) < 5 * sigma / np.sqrt(2 * x.size)
+        assert abs(x.mean()) < 5 * sigma / np.sqrt(x.size)
+    fixed = draw_large_scale(
+        WirelessConfig(path_loss=UMaPathLoss(los="nlos"), shadowing_std_db=0.0), d[:3],
+        np.random.default_rng(1),
+    )  # fmt: skip
+    np.testing.assert_allclose(fixed.shadowing_db, 0.0)
+    np.testing.assert_allclose(fixed.path_loss_db, uma_expected(100.0, False))
