@@ -118,3 +118,16 @@ def test_scenario_maps_discriminated_unions():
     w = parse_scenario(text, "s.yaml").wireless
     assert (w.path_loss.model, w.path_loss.los) == ("umi", "nlos")
     assert isinstance(w.link, CqiTableLink) and w.link.target_bler == 0.05
+
+
+def test_wireless_never_imports_the_engine_or_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cosim.wireless.network, cosim.wireless.runner, cosim.wireless.cli\n"
+        "bad = [m for m in sys.modules if m == 'torch' or m.startswith('cosim.engine')]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
