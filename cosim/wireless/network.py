@@ -335,7 +335,8 @@ class WirelessNetwork:
         for tid, p in list(drv.pending.items()):
             if p.deadline_s is not None and p.deadline_s <= now + _EPS:
                 drv.engine.cut(tid)
-                self._finish(drv, tid, p.deadline_s, cut=True)
+                # a transfer submitted after its deadline ends at once, with nothing
+                self._finish(drv, tid, max(p.deadline_s, p.start_s), cut=True)
 
     def _finish(self, drv: _Driver, tid: int, t_end: float, cut: bool) -> TransferResult:
         p = drv.pending.pop(tid)

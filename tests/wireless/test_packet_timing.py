@@ -141,3 +141,18 @@ def test_unicast_downlink_mode_returns_one_result_per_client():
     assert [r.clients for r in results] == [(0,), (1,)]
     # 2 × 250 B share 10 RBs: c0 gets all 10 in slot 0 (tie → lowest index), c1 slot 1
     assert [round(r.end_s, 9) for r in results] == [0.001, 0.002]
+
+
+def test_transfer_submitted_after_its_deadline_delivers_nothing():
+    env, net = make_network(grid_config(), ConstantSource([30.0]))
+    out = {}
+
+    def go():
+        yield env.timeout(0.01)
+        out["r"] = yield net.uplink(0, 1000, deadline_s=0.005)
+
+    env.process(go())
+    env.run()
+    r = out["r"]
+    assert (r.delivered_bytes, r.cut_off, r.end_s, r.start_s) == (0, True, 0.01, 0.01)
+    assert r.packets.lost.all()
