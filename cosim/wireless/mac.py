@@ -95,6 +95,7 @@ class MacEngine(TransferBook):
         self.tr_link: list[int] = []
         self.tr_first_row: list[int] = []
         self.tr_finished: list[bool] = []
+        self.tr_reported: list[bool] = []  # result built; its TB rows may be dropped
         self.bc_members_of: dict[int, np.ndarray] = {}
         self.next_slot = 0
         self.slots_simulated = 0  # slots stepped through (idle slots are skipped)

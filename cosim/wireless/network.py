@@ -374,6 +374,7 @@ class WirelessNetwork:
             old = self._tput.get(p.clients[0])
             w = self.throughput_ewma_weight
             self._tput[p.clients[0]] = rate if old is None else (1 - w) * old + w * rate
+        eng.tr_reported[tid] = True
         if eng.tbs.n > self._compact_at:
             eng.compact()
             self._compact_at = max(self._compact_at, 2 * eng.tbs.n)

@@ -37,6 +37,7 @@ class TransferBook:
     tr_link: list[int]
     tr_first_row: list[int]
     tr_finished: list[bool]
+    tr_reported: list[bool]
     bc_members_of: dict[int, np.ndarray]
 
     def add_transfer(self, link: int, size_bytes: int, members: np.ndarray | None = None) -> int:
@@ -50,6 +51,7 @@ class TransferBook:
         self.tr_link.append(link)
         self.tr_first_row.append(self.tbs.n)
         self.tr_finished.append(False)
+        self.tr_reported.append(False)
         if self.cur[link] < 0:
             self._activate(link, tid)
         else:
@@ -104,11 +106,12 @@ class TransferBook:
         self.tbs.state[live] = CUT
 
     def compact(self) -> None:
-        """Drop the TB rows of finished transfers (bounded memory in long runs)."""
+        """Drop the TB rows of transfers marked in ``tr_reported`` (their results are built;
+        bounded memory in long runs)."""
         log = self.tbs
         n = log.n
-        finished = np.asarray(self.tr_finished, dtype=bool)
-        keep = ~finished[log.transfer[:n]]
+        reported = np.asarray(self.tr_reported, dtype=bool)
+        keep = ~reported[log.transfer[:n]]
         kept_old = np.flatnonzero(keep)
         new_id = log.compact(keep)
         held = self.proc_tb >= 0

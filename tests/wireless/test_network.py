@@ -177,3 +177,16 @@ def test_tb_log_compaction_keeps_results_exact(monkeypatch):
     assert same_results(baseline, compacted)
     # rows of finished transfers were dropped along the way
     assert net.uplink_engine.tbs.n < full.uplink_engine.tbs.n / 2
+
+
+def test_compaction_keeps_rows_of_transfers_finishing_in_the_same_slot(monkeypatch):
+    import cosim.wireless.network as network_module
+
+    monkeypatch.setattr(network_module, "COMPACT_ROWS", 0)
+    env, net = make_network(grid_config(), ConstantSource([30.0] * 4))
+    evs = [net.uplink(c, 50) for c in range(4)]  # 2 RBs each: all four in slot 0
+    env.run()
+    for ev in evs:
+        r = ev.value
+        assert r.complete and r.delivered_bytes == 50
+        assert r.packets.delivery_s.tolist() == [0.001]
