@@ -230,39 +230,45 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller workloads")
     args = ap.parse_args()
     big, small = (500_000, 30_000) if args.quick else (2_000_000, 100_000)
+    reps = 1 if args.quick else 2
 
     print(f"{N_CLIENTS} clients, {CONFIG.mac.num_rbs} RBs, PF, Jakes Rayleigh, HARQ, BLER 0.1")
     fast_run(small)  # warm-up (imports, Jakes step tables)
 
-    results, busy, wall, _ = fast_run(big)
+    runs = [fast_run(big) for _ in range(reps)]
+    results, _, wall, _ = min(runs, key=lambda r: r[2])
     end = max(r.end_s for r in results)
     slots = round(end / CONFIG.mac.slot_s)
-    rate = N_CLIENTS * slots / wall
-    print(f"[1] {big} B per client: {slots} slots ({end:.3f} s simulated) in {wall:.2f} s wall")
-    print(f"    client-slots per second: {rate:,.0f}  (target >= 2,000,000)")
+    print(f"[1] {big} B per client: {slots} slots ({end:.3f} s simulated), "
+          f"best of {reps}: {wall:.2f} s wall")  # fmt: skip
+    print(f"    client-slots per second: {N_CLIENTS * slots / wall:,.0f}  (target >= 2,000,000)")
 
-    results, _, wall_fast, net = fast_run(small)
+    runs = [fast_run(small) for _ in range(3)]
+    results, _, wall_fast, net = min(runs, key=lambda r: r[2])
     t0 = time.perf_counter()
     ref = reference_run(small, net)
     wall_ref = time.perf_counter() - t0
     n_packets = compare(results, ref)
-    slots = round(max(r.end_s for r in results) / CONFIG.mac.slot_s)
-    print(f"[2] {small} B per client, {slots} slots: vectorised {wall_fast:.3f} s, "
-          f"reference {wall_ref:.2f} s -> speed-up {wall_ref / wall_fast:.0f}x")  # fmt: skip
+    end = max(r.end_s for r in results)
+    speedup = wall_ref / wall_fast
+    print(f"[2] {small} B per client, {round(end / CONFIG.mac.slot_s)} slots: vectorised "
+          f"{wall_fast:.3f} s, reference {wall_ref:.2f} s -> speed-up {speedup:.0f}x")  # fmt: skip
     print(f"    identical delivery times for all {n_packets} packets")
 
-    rounds = 5
-    walls = {}
-    for label, period in (("1x", 5.0), ("10x", 50.0)):
-        best = math.inf
-        for _ in range(3):
-            _, busy, w, _ = fast_run(small, starts=[r * period for r in range(rounds)],
-                                     horizon=rounds * period)  # fmt: skip
-            best = min(best, w)
-        walls[label] = (best, busy)
-    (w1, b1), (w10, b10) = walls["1x"], walls["10x"]
-    print(f"[3] {rounds} rounds, period 5 s vs 50 s: busy slots {b1} vs {b10}, "
-          f"wall {w1:.3f} s vs {w10:.3f} s -> ratio {w10 / w1:.2f} (target < 1.2)")  # fmt: skip
+    # Rounds spaced so that each upload ends well before the next round: the
+    # busy slots are the same in both, only the idle time between rounds grows.
+    rounds, period = 5, float(math.ceil(1.5 * end))
+    best = {1: math.inf, 10: math.inf}
+    busy = {}
+    for _ in range(3):
+        for scale in (1, 10):
+            p = scale * period
+            _, busy[scale], w, _ = fast_run(small, starts=[r * p for r in range(rounds)],
+                                            horizon=rounds * p)  # fmt: skip
+            best[scale] = min(best[scale], w)
+    print(f"[3] {rounds} rounds every {period:g} s vs {10 * period:g} s: busy slots {busy[1]} vs "
+          f"{busy[10]}, wall (best of 3) {best[1]:.3f} s vs {best[10]:.3f} s -> ratio "
+          f"{best[10] / best[1]:.2f} (target < 1.2)")  # fmt: skip
 
 
 if __name__ == "__main__":
