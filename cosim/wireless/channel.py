@@ -10,10 +10,12 @@ Contract for implementers
 -------------------------
 * Slot ``s`` spans ``[s · slot_s, (s + 1) · slot_s)``; the value for slot ``s``
   is the channel during that slot.
-* :meth:`ChannelSource.block` is called with non-decreasing ``first_slot`` and
-  may skip slots (idle time is never asked for). Values for a slot must not
+* :meth:`ChannelSource.block` is called for non-overlapping blocks in increasing
+  slot order and may skip slots (idle time is never asked for); blocks usually
+  reach a little past the last slot the run simulates. Values for a slot must not
   depend on how slots are batched into blocks; the simulated models make them
-  a pure function of (seed, slot, client) so any run is reproducible.
+  a pure function of (seed, slot, client) — AR(1) fading only given which slots
+  were simulated before — so any run is reproducible.
 * ``snr_db`` has shape ``[n_slots, n_clients]`` (frequency-flat) or
   ``[n_slots, n_clients, n_subbands]``; subband ``b`` covers resource blocks
   ``b · num_rbs // n_subbands`` … ``(b + 1) · num_rbs // n_subbands − 1``.
@@ -33,9 +35,9 @@ Record and replay
 :class:`cosim.wireless.network.WirelessNetwork` records the SNR of every slot it
 simulates (decimated by ``channel_sample_every_slots``; set it to 1 for exact
 replay) and of every slot asked for through ``current_snr_db``. For ``n_subbands
-> 1`` it records the subband mean in dB, so exact replay needs a frequency-flat
-channel. The PF scheduler state and the HARQ draws are re-derived from the
-scenario and seed, not recorded.
+> 1`` it records ``10 log10`` of the mean linear SNR over subbands, so exact
+replay needs a frequency-flat channel. The PF scheduler state and the HARQ
+draws are re-derived from the scenario and seed, not recorded.
 """
 
 from __future__ import annotations
