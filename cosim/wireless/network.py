@@ -355,6 +355,13 @@ class WirelessNetwork:
             eng.tbs, rows, n_bytes, self.config.packets.mtu_bytes, p.start_s, self.slot_s
         )
         complete = not bool(packets.lost.any())
+        power_dbm = (
+            self.config.uplink_tx_power_dbm
+            if p.direction == "uplink"
+            else self.config.downlink_tx_power_dbm
+        )
+        rb_slots = float((eng.tbs.rbs[rows].sum(axis=1) * eng.tbs.ntx[rows]).sum())
+        energy = 10 ** (power_dbm / 10 - 3) * rb_slots / eng.num_rbs * self.slot_s
         result = TransferResult(
             transfer=p.number,
             direction=p.direction,
@@ -368,6 +375,7 @@ class WirelessNetwork:
             complete=complete and p.size is not None,
             cut_off=cut,
             packets=packets,
+            energy_j=energy,
         )
         if p.direction == "uplink" and result.duration_s > 0:
             rate = 8 * result.delivered_bytes / result.duration_s

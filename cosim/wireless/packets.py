@@ -47,6 +47,8 @@ class TransferResult:
     ``clients`` holds one client, or the members of a broadcast. Times are
     simulated seconds; ``deadline_s`` is absolute (``None``: no deadline).
     ``complete``: every byte delivered; ``cut_off``: ended by its deadline.
+    ``energy_j`` [J]: radiated transmit energy, ``P_tx · Σ_TB (n_RB / N_RB) · Δt · n_tx``
+    (power spread evenly over the band, so a TB on n of N RBs uses n / N of it).
     """
 
     transfer: int
@@ -61,6 +63,7 @@ class TransferResult:
     complete: bool
     cut_off: bool
     packets: PacketRecords
+    energy_j: float = 0.0
 
     @property
     def client(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from cosim.wireless.config import MacConfig, ShannonLink
 from tests.wireless.conftest import ConstantSource, grid_config, make_network
@@ -156,3 +157,13 @@ def test_transfer_submitted_after_its_deadline_delivers_nothing():
     r = out["r"]
     assert (r.delivered_bytes, r.cut_off, r.end_s, r.start_s) == (0, True, 0.01, 0.01)
     assert r.packets.lost.all()
+
+
+def test_transmit_energy_is_power_times_airtime_share():
+    env, net = make_network(grid_config(), ConstantSource([30.0, 30.0]))
+    a, b = net.uplink(0, 100), net.uplink(1, 1000)
+    env.run()
+    p_w = 10 ** (23 / 10) / 1000  # 23 dBm
+    # c0: 4 of 10 RBs for one slot; c1: 6 RBs in slot 0, then 10, 10, 10 and 4 RBs
+    assert a.value.energy_j == pytest.approx(p_w * 0.4 * 1e-3)
+    assert b.value.energy_j == pytest.approx(p_w * (6 + 10 + 10 + 10 + 4) / 10 * 1e-3)
