@@ -29,10 +29,11 @@ configs = st.builds(
         mac=MacConfig(num_rbs=24, rb_bandwidth_hz=180e3, scheduler=sched, access=access),
         fading=FadingConfig(correlation=corr, subbands=subbands),
         link=link,
-        packets=PacketConfig(mtu_bytes=mtu, harq_rtt_slots=rtt, harq_max_tx=max_tx,
-                             arq_on_harq_failure=arq),
+        packets=PacketConfig(
+            mtu_bytes=mtu, harq_rtt_slots=rtt, harq_max_tx=max_tx, arq_on_harq_failure=arq
+        ),
         channel_sample_every_slots=5,
-    ),  # fmt: skip
+    ),
     st.sampled_from(["round_robin", "proportional_fair", "max_rate"]),
     st.sampled_from(["ofdma", "tdma"]),
     st.sampled_from([1, 3]),
