@@ -127,6 +127,109 @@ def bench_aggregation(n_clients: int = 20, T: int = 4096, k: int = 32, k_down: i
     return rows
 
 
+# ---- memory: clients sharing one base (engine models/training) ----------------
+
+def _release_free_heap() -> None:
+    """Return freed heap pages to the OS (glibc), so RSS counts live memory only."""
+    import contextlib
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name:
+        with contextlib.suppress(OSError, AttributeError):  # not glibc: RSS keeps slack
+            ctypes.CDLL(name).malloc_trim(0)
+
+
+ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def _memory_child(preset: str, n_clients: int, lora_rank: int, queue: object) -> None:
+    """In a fresh process: N clients on one shared base, one AdamW step each; report RSS."""
+    import gc
+
+    import psutil
+
+    from cosim.engine.config import ModelSpec
+    from cosim.engine.models import ModelPool
+    from cosim.engine.training import LocalTrainer, LossWeights
+
+    torch.set_num_threads(1)
+    pool = ModelPool(seed=0, device=torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    shard = torch.randint(0, V, (4, 32), generator=gen)
+    rss_base = None
+    per_client_bytes = 0
+    trainers = []  # the engine keeps every client's optimizer alive across rounds
+    for i in range(n_clients):
+        spec = ModelSpec(preset, lora_rank=lora_rank, lora_targets=ALL_LINEAR)
+        client = pool.add_client(f"c{i}", spec)
+        trainer = LocalTrainer(client, shard, lr=1e-3, weight_decay=0.0, grad_clip=1.0,
+                               batch_size=2, projection=None, hidden_index=None)
+        trainer.update(0, 1, np.random.default_rng(i), LossWeights(0.0, 0.0, 1.0), None, None)
+        trainers.append(trainer)
+        # adapter weights + AdamW's two fp32 moments (grads are freed after the step)
+        per_client_bytes = sum(3 * p.numel() * p.element_size() for p in trainer.params)
+        if rss_base is None:
+            rss_base = psutil.Process().memory_info().rss
+    gc.collect()
+    _release_free_heap()
+    rss = psutil.Process().memory_info().rss
+    queue.put({"n": n_clients, "rss": rss, "rss_after_first": rss_base,
+               "adapter_optimizer_bytes": per_client_bytes})
+
+
+def bench_memory(preset: str = "smollm2-4l", counts: tuple[int, int] = (1, 10),
+                 lora_rank: int = 32) -> dict:
+    """Resident memory with 1 vs 10 clients sharing a truncated SmolLM2 base.
+
+    Each count runs in a fresh spawned process (same work: build N adapters,
+    one local update each; LoRA on every linear layer, so the per-client bytes
+    stand well above allocator noise). Per extra client:
+    ``(RSS_10 − RSS_1) / 9`` vs its adapter + optimizer bytes. Target: < 1.5×.
+    """
+    import multiprocessing as mp
+    import os
+
+    ctx = mp.get_context("spawn")
+    results = {}
+    # glibc raises its mmap threshold after large frees, so freed activation
+    # buffers would then stay in the heap and blur RSS; pin it for the children.
+    saved = {k: os.environ.get(k) for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}
+    os.environ.update({"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"})
+    try:
+        for n in counts:
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_memory_child, args=(preset, n, lora_rank, queue))
+            proc.start()
+            results[n] = queue.get()
+            proc.join()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    lo, hi = counts
+    extra = (results[hi]["rss"] - results[lo]["rss"]) / (hi - lo)
+    own = results[hi]["adapter_optimizer_bytes"]
+    return {"preset": preset, "counts": counts, "rss": {n: r["rss"] for n, r in results.items()},
+            "per_extra_client_bytes": extra, "adapter_optimizer_bytes": own,
+            "ratio": extra / own}
+
+
+def print_memory(preset: str = "smollm2-4l") -> None:
+    m = bench_memory(preset)
+    lo, hi = m["counts"]
+    print(f"\n[Memory] {preset} base shared by {lo} vs {hi} clients (LoRA r = 32 on all "
+          "linear layers, AdamW), fresh process each")
+    print(f"  RSS {lo:2d} clients   {m['rss'][lo] / 2**20:8.1f} MiB")
+    print(f"  RSS {hi:2d} clients   {m['rss'][hi] / 2**20:8.1f} MiB")
+    print(f"  per extra client {m['per_extra_client_bytes'] / 2**20:8.2f} MiB   "
+          f"adapter + optimizer {m['adapter_optimizer_bytes'] / 2**20:6.2f} MiB   "
+          f"ratio {m['ratio']:.2f}x  (target < 1.5x)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
