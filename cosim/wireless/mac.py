@@ -128,7 +128,9 @@ class MacEngine(TransferBook):
     def step(self, s: int, stop_slot: int) -> list[int]:
         """Simulate slot ``s`` (= ``next_slot``); returns the transfers that finished in it."""
         ch = self.chunk
-        k = ch.index(s, stop_slot, self.chunk_slots)
+        k = s - ch.c0
+        if not 0 <= k < ch.n:
+            k = ch.index(s, stop_slot, self.chunk_slots)
         if ch.sample_every and s % ch.sample_every == 0:
             ch.sampled.append(k)
         self.next_slot = s + 1
@@ -152,9 +154,10 @@ class MacEngine(TransferBook):
             # A link with rate 0 has metric 0 and loses to any link with rate > 0; if the
             # best has rate 0, no eligible link can send (checked below).
             m = rate / self.pf.scaled if sched == "proportional_fair" else rate.copy()
-        if not self.need.all():
-            m[self.need == 0] = -np.inf
         best = int(m.argmax())
+        if self.need[best] == 0:  # the best overall has nothing to send: mask idle links
+            m[self.need == 0] = -np.inf
+            best = int(m.argmax())
         return best if m[best] > -np.inf and rate[best] > 0 else -1
 
     def _single(self, s: int, k: int, p: int, c: int) -> list[int]:
@@ -210,7 +213,7 @@ class MacEngine(TransferBook):
         elig = self.need > 0
         if blocked is not None:
             elig[blocked] = False
-        if elig.any():
+        if free.any() and elig.any():
             rr_key = self.last_served * self.L + self.rr_base
             alloc = allocate(
                 self.scheduler, self.tdma, elig, self.need * 8, self.chunk.bpr[k], free,
