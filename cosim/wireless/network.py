@@ -163,6 +163,8 @@ class WirelessNetwork:
         round: int = -1,
     ) -> simpy.Event:
         """Send one copy to every client in ``clients`` at the rate of the worst of them."""
+        if len(clients) == 0:
+            raise ConfigFieldError("clients", "a broadcast needs at least one receiver")
         members = np.zeros(self.n_clients, dtype=bool)
         for c in clients:
             self._check_client(c)

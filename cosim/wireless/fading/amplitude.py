@@ -19,7 +19,7 @@ def power_gain(
 
     * ``rayleigh``: ``g = |h|²`` ~ Exp(1); outage ``P(g < x) = 1 − exp(−x)``.
     * ``rician``: ``g = |sqrt(K/(K+1)) e^{jθ} + sqrt(1/(K+1)) h|²``, K = 10^(k_db/10),
-      θ ~ U[0, 2π) per (client, subband) from ``los_key``;
+      a static LOS phase θ ~ U[0, 2π) per (client, subband) from ``los_key``;
       ``E[g²] = (2 + 4K + K²) / (K + 1)²``.
     * ``nakagami``: ``g = P⁻¹(m, 1 − exp(−|h|²)) / m`` (P⁻¹: inverse regularised lower
       incomplete gamma), which maps Exp(1) onto Gamma(m, 1/m) quantile by quantile
