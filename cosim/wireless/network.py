@@ -162,7 +162,12 @@ class WirelessNetwork:
         deadline_s: float | None = None,
         round: int = -1,
     ) -> simpy.Event:
-        """Send one copy to every client in ``clients`` at the rate of the worst of them."""
+        """Send one copy to every client in ``clients`` at the rate of the worst of them.
+
+        The broadcast is one more downlink link whose SNR is, per slot and subband,
+        the minimum over ``clients``; it competes for RBs with downlink unicasts
+        under the configured scheduler. Broadcasts are sent one after another.
+        """
         if len(clients) == 0:
             raise ConfigFieldError("clients", "a broadcast needs at least one receiver")
         members = np.zeros(self.n_clients, dtype=bool)
