@@ -53,6 +53,8 @@ AggregationPolicy = Literal["zero_pad", "masked_mean", "residual"]
 ZeroPadLogits = Literal["log_prob", "centered"]
 
 _LOG_TINY = float(np.log(1e-30))
+# top-k_down uses a padded matrix unless it would exceed 4·nnz + this many cells
+_MATRIX_SLACK = 4096
 
 
 def aggregate(
@@ -210,16 +212,28 @@ def _top_k(idx: np.ndarray, rows: np.ndarray, q: np.ndarray, T: int, V: int,
     """Per-token top-``k_down`` of union entries (sorted by (row, id)) → CSR + residual."""
     counts = np.bincount(rows, minlength=T)
     starts = np.cumsum(counts) - counts
-    width = int(counts.max()) if counts.size else 0
-    if width > k_down:
-        local = np.arange(rows.size) - starts[rows]
-        mat = np.full((T, width), -1.0)
-        mat[rows, local] = q
-        cols = np.sort(np.argpartition(-mat, k_down - 1, axis=1)[:, :k_down], axis=1)
-        keep = cols < counts[:, None]
-        sel = (starts[:, None] + cols)[keep]
-    else:
-        sel = np.arange(rows.size)
+    big = np.flatnonzero(counts > k_down)  # only these tokens need a selection
+    keep = np.ones(rows.size, dtype=bool)
+    if big.size:
+        width = int(counts[big].max())
+        if big.size * width <= 4 * rows.size + _MATRIX_SLACK:
+            # padded [n_big, width] matrix: argpartition per row
+            slot = np.full(T, -1)
+            slot[big] = np.arange(big.size)
+            in_big = slot[rows] >= 0
+            local = np.arange(rows.size) - starts[rows]
+            mat = np.full((big.size, width), -1.0)
+            mat[slot[rows[in_big]], local[in_big]] = q[in_big]
+            cols = np.argpartition(-mat, k_down - 1, axis=1)[:, :k_down]
+            keep[in_big] = False
+            keep[(starts[big][:, None] + cols).ravel()] = True
+        else:
+            # one very wide token would make the matrix huge: rank by a sort instead
+            order = np.lexsort((-q, rows))
+            rank = np.empty(rows.size, dtype=np.int64)
+            rank[order] = np.arange(rows.size) - starts[rows[order]]
+            keep = rank < k_down
+    sel = np.flatnonzero(keep)
     k = np.bincount(rows[sel], minlength=T)
     offsets = np.zeros(T + 1, dtype=np.int64)
     np.cumsum(k, out=offsets[1:])

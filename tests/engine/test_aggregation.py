@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from cosim.engine import codec
+from cosim.engine import aggregation, codec
 from cosim.engine.aggregation import aggregate, aggregate_weighted
 from cosim.engine.aggregation_weights import client_weights
 from cosim.engine.codec_sparse import SparseLogits, sparse_from_rows
@@ -212,6 +212,16 @@ def test_matches_dense_reference(policy: str, seed: int) -> None:
     np.testing.assert_allclose(top3.residual, 1 - np.bincount(top3.rows(), top3.probs,
                                                               minlength=top3.n_tokens),
                                atol=1e-6)
+
+
+def test_top_k_sort_path_matches_matrix_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    clients = random_clients(7, n=5)
+    via_matrix = aggregate(clients, "residual", k_down=4)
+    monkeypatch.setattr(aggregation, "_MATRIX_SLACK", -10**9)  # force the sort path
+    via_sort = aggregate(clients, "residual", k_down=4)
+    np.testing.assert_array_equal(via_sort.offsets, via_matrix.offsets)
+    np.testing.assert_array_equal(via_sort.indices, via_matrix.indices)
+    np.testing.assert_array_equal(via_sort.probs, via_matrix.probs)
 
 
 def test_output_is_re_encodable() -> None:
