@@ -62,7 +62,8 @@ class ModelSpec:
     lora_rank: int = 8
     lora_alpha: float = 16.0
     lora_dropout: float = 0.0
-    # None: the architecture's attention projections (q/v for Llama/Qwen2, c_attn for GPT-2).
+    # None: q/v (c_attn for GPT-2) on intact pretrained models; every linear layer on
+    # tiny-* and smollm2-<n>l presets.
     lora_targets: tuple[str, ...] | None = None
     trust_remote_code: bool = False
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"

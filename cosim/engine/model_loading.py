@@ -192,15 +192,22 @@ def _load_external(spec: ModelSpec) -> PreTrainedModel:
         ) from exc
 
 
-def default_lora_targets(model_type: str, from_scratch: bool) -> tuple[str, ...]:
+def is_truncated_preset(preset: str) -> bool:
+    """Whether ``preset`` is a depth-truncated SmolLM2 (``smollm2-<n>l``)."""
+    return _TRUNCATED.match(preset) is not None
+
+
+def default_lora_targets(model_type: str, all_linear: bool) -> tuple[str, ...]:
     """LoRA target modules when the spec names none.
 
-    Pretrained bases adapt the attention projections (the usual LoRA choice);
-    randomly initialised tiny bases adapt every linear layer, because q/v alone
-    cannot move a random network far.
+    Intact pretrained bases adapt the attention projections (the usual LoRA
+    choice). Randomly initialised tiny bases and depth-truncated SmolLM2 bases
+    (whose cut-off hidden states no longer match the output head) adapt every
+    linear layer (``all_linear``): with q/v alone they learn several times
+    slower.
     """
     if model_type == "gpt2":
-        return ("c_attn", "c_proj", "c_fc") if from_scratch else ("c_attn",)
-    if from_scratch:
+        return ("c_attn", "c_proj", "c_fc") if all_linear else ("c_attn",)
+    if all_linear:
         return ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     return ("q_proj", "v_proj")

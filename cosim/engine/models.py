@@ -34,6 +34,7 @@ from cosim.engine.model_loading import (
     TINY_PRESETS,
     base_key,
     default_lora_targets,
+    is_truncated_preset,
     load_base_model,
 )
 
@@ -211,7 +212,8 @@ class ModelPool:
         else:
             model_type = _model_type_hint(spec)
         targets = spec.lora_targets or default_lora_targets(
-            model_type, from_scratch=spec.preset in TINY_PRESETS
+            model_type,
+            all_linear=spec.preset in TINY_PRESETS or is_truncated_preset(spec.preset),
         )
         return LoraConfig(
             r=spec.lora_rank,

@@ -13,6 +13,9 @@ from cosim.engine.standalone import StandaloneResult, run_standalone, write_trac
 from cosim.trace.reader import read_trace
 from tests.engine.tiny_setup import TINY_DATA, tiny_clients, tiny_distillation
 
+# Whole multi-round runs of 3 models each: a few seconds per test on 2 cores.
+pytestmark = pytest.mark.slow
+
 METHODS = ("local_only", "fedavg_lora", "fd_full", "fd_topk", "adaptive")
 
 
