@@ -19,9 +19,10 @@ Per slot ``s`` (HARQ process ``p = s mod harq_rtt_slots``):
    slot; after ``harq_max_tx`` failures its bytes are lost or re-queued (ARQ).
 5. PF averages ``T ← (1 − β) T + β · bits_sent`` for every link.
 
-When one link fills the whole band (flat channel, no retransmission due, no
-ARQ backlog) the slot is done with scalar arithmetic (:meth:`MacEngine._single`),
-the same decisions as the general path at a fraction of the cost.
+When one link fills the whole band (flat channel, no ARQ backlog, and either no
+retransmission due or a single one that takes every RB) the slot is done with
+scalar arithmetic (:meth:`MacEngine._single`, :meth:`MacEngine._single_retx`):
+the same decisions and numbers as the general path at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -136,7 +137,15 @@ class MacEngine(TransferBook):
         self.next_slot = s + 1
         self.slots_simulated += 1
         p = s % self.R
-        if self.B == 1 and not self.n_pending[p] and not self.n_arq:
+        if self.B == 1 and not self.n_arq:
+            if self.n_pending[p] == 1:
+                c = int(self.proc_tb[p].argmax())  # the one link with a TB on process p
+                row = int(self.proc_tb[p, c])
+                if self.tbs.rbs[row, 0] == self.num_rbs:  # it fills the band again
+                    return self._single_retx(s, k, p, c, row)
+                return self._general(s, k, p)
+            if self.n_pending[p]:
+                return self._general(s, k, p)
             best = self._best_single(k)
             if best >= 0 and (self.tdma or self.need[best] * 8 >= self.num_rbs * ch.bpr1[k, best]):
                 return self._single(s, k, p, best)
@@ -200,6 +209,34 @@ class MacEngine(TransferBook):
         if self.buf[c] == 0:
             self._advance_queue(c)
         return done
+
+    def _single_retx(self, s: int, k: int, p: int, c: int, row: int) -> list[int]:
+        """One HARQ retransmission that takes the whole band (same arithmetic as the
+        general path's :meth:`_retransmit`)."""
+        ch, log = self.chunk, self.tbs
+        g = ch.gamma[k, c : c + 1]
+        log.acc[row : row + 1] = log.acc[row : row + 1] + g if self.chase else g
+        log.ntx[row] += 1
+        if ch.rate_mode:
+            fail = False
+        else:
+            bler = self.link_model.bler(log.mcs[row : row + 1], log.acc[row : row + 1])
+            fail = bool(ch.u[k, c] < np.broadcast_to(bler, (1, 1))[0, 0])
+        nb = int(log.length[row])
+        self.pf.scaled[c] += self.pf.gain(s) * (8 * nb)
+        self.last_served[c] = s
+        tid = int(log.transfer[row])
+        if not fail:
+            log.state[row] = OK
+            log.done_slot[row] = s
+            self.tr.delivered[tid] += nb
+        elif log.ntx[row] >= self.max_tx:
+            self._give_up(np.array([row]))
+        else:
+            return []
+        self.proc_tb[p, c] = -1
+        self.n_pending[p] -= 1
+        return self._finished([tid])
 
     # ------------------------------------------------------------------ general slot
     def _general(self, s: int, k: int, p: int) -> list[int]:
