@@ -57,7 +57,7 @@ class MacEngine(TransferBook):
         cfg: WirelessConfig,
         decode_key: int,
         broadcast_link: bool = False,
-        chunk_slots: int = 256,
+        chunk_slots: int | None = None,
     ) -> None:
         mac, pk = cfg.mac, cfg.packets
         self.n_clients = source.n_clients
@@ -76,7 +76,8 @@ class MacEngine(TransferBook):
         self.slot_s = mac.slot_s
         self.link_model = make_link(cfg.link, mac.rb_bandwidth_hz, mac.slot_s)
         self.chunk = ChannelChunk(source, self.link_model, decode_key, L, mac.num_rbs, mac.slot_s)
-        self.chunk_slots = chunk_slots
+        # slots per channel block: 256, fewer when links × subbands is large (memory)
+        self.chunk_slots = chunk_slots or max(8, min(256, 2**21 // (L * self.B)))
 
         self.need = np.zeros(L, dtype=np.int64)  # bytes waiting: ARQ + new
         self.buf = np.zeros(L, dtype=np.int64)  # new bytes of the current transfer

@@ -96,6 +96,8 @@ def test_jakes_values_do_not_depend_on_batching():
     whole = proc.samples(100, 300)
     parts = np.concatenate([proc.samples(100, 1), proc.samples(101, 150), proc.samples(251, 149)])
     np.testing.assert_allclose(parts, whole, rtol=1e-9, atol=1e-12)
+    proc.max_table_entries = 7 * proc.omega.size  # long blocks computed 7 slots at a time
+    np.testing.assert_allclose(proc.samples(100, 300), whole, rtol=1e-9, atol=1e-12)
 
 
 def test_ar1_lag_correlation_and_idle_gap():

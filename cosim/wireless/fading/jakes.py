@@ -23,6 +23,9 @@ class JakesFading(GaussianProcess):
     so the per-slot cost is one complex multiply–add per sinusoid.
     """
 
+    #: Bound on the step table (complex entries; 2**21 = 32 MB); longer blocks go in parts.
+    max_table_entries = 2**21
+
     def __init__(
         self,
         doppler_hz: np.ndarray,
@@ -54,6 +57,13 @@ class JakesFading(GaussianProcess):
         return self._table[:n_slots]
 
     def samples(self, first_slot: int, n_slots: int) -> np.ndarray:
+        rows = max(1, self.max_table_entries // self.omega.size)
+        if n_slots > rows:
+            parts = [
+                self.samples(first_slot + a, min(rows, n_slots - a))
+                for a in range(0, n_slots, rows)
+            ]
+            return np.concatenate(parts)
         t0 = first_slot * self.slot_s
         w = self.scale * np.exp(1j * (self.omega * t0 + self.phi))
         if n_slots == 1:
