@@ -18,7 +18,7 @@ The engine never reads a clock to advance time and does not import simpy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -98,7 +98,6 @@ class _ClientState:
     group: str
     knowledge: GlobalKnowledge | None = None
     round: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class DistillationBackend:

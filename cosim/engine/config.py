@@ -188,7 +188,8 @@ class DistillationConfig:
     aggregation: AggregationName = "auto"
     client_weighting: Literal["uniform", "data_size", "confidence"] = "uniform"
     downlink_k: int = 64
-    # Uplink bit budget used when the caller gives none (standalone runs) [bytes per round].
+    # Uplink budget of the adaptive k policies when the caller gives none (standalone runs)
+    # [bytes per client and round].
     default_budget_bytes: int = 16384
     adaptive_k: bool = True
     residual_aggregation: bool = True

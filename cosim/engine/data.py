@@ -147,6 +147,11 @@ def build_federated_data(
             )
     cache = Path(config.cache_dir) if config.cache_dir else cache_root() / "tokens"
     public_domains = config.public_domains or domains
+    for domain in public_domains:
+        if domain not in domains:
+            raise ScenarioError(
+                f"data.public_domains: {domain!r} is not in data.domains ({', '.join(domains)})"
+            )
     n_public = -(-config.public_tokens // config.seq_len)
     per_public = -(-n_public // len(public_domains))
     splits: dict[str, DomainSplits] = {}

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -80,7 +80,6 @@ class UpdateReport:
     skipped: bool = False
     reason: str = ""
     wall_s: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

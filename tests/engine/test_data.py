@@ -157,3 +157,9 @@ def test_client_domain_must_be_configured(token_cache: Path, tokenizer) -> None:
     with pytest.raises(ScenarioError, match="client 'a': domain 'kjv/Ruth' is not in"):
         build_federated_data(_config(token_cache), [("a", "kjv/Ruth")], tokenizer,
                              np.random.default_rng(0))
+
+
+def test_public_domains_must_be_configured(token_cache: Path, tokenizer) -> None:
+    cfg = _config(token_cache, public_domains=("kjv/Ruth",))
+    with pytest.raises(ScenarioError, match=r"data\.public_domains: 'kjv/Ruth' is not in"):
+        build_federated_data(cfg, [("a", None)], tokenizer, np.random.default_rng(0))

@@ -120,3 +120,22 @@ def test_unknown_model_is_a_scenario_error(tmp_path) -> None:
         load_base_model(ModelSpec(str(tmp_path / "nope")), seed=0)
     with pytest.raises(ScenarioError, match="layers must be in"):
         load_base_model(ModelSpec("smollm2-31l"), seed=0)
+
+
+def test_local_hf_directory_loads_with_safetensors_only(tmp_path) -> None:
+    base = load_base_model(ModelSpec("tiny-qwen2"), seed=9)
+    base.save_pretrained(tmp_path / "qwen", safe_serialization=True)
+    loaded = load_base_model(ModelSpec(str(tmp_path / "qwen")), seed=0)
+    assert loaded.config.model_type == "qwen2"
+    for (name, a), (_, b) in zip(base.state_dict().items(), loaded.state_dict().items(),
+                                 strict=True):
+        assert torch.equal(a, b), name
+    pool = ModelPool(seed=0, device=torch.device("cpu"))
+    client = pool.add_client("local", ModelSpec(str(tmp_path / "qwen"), lora_rank=2))
+    assert client.n_trainable() == 2 * 2 * (2 * 128 + 128 + 64)  # q (128→128), v (128→64)
+    # Pickled weights are never unpickled: a .bin-only directory is refused.
+    pickled = tmp_path / "pickled"
+    base.config.save_pretrained(pickled)
+    torch.save(base.state_dict(), pickled / "pytorch_model.bin")
+    with pytest.raises(ScenarioError, match="neither a preset"):
+        load_base_model(ModelSpec(str(pickled)), seed=0)
