@@ -249,13 +249,14 @@ class DistillationBackend:
             V = log_probs.shape[1]
             return UploadPayload(client, state.round, data, T, T, V, V, V, False, 0, flops)
         cfg = self.config
-        cands = candidates_from_logits(logits, max(cfg.k_max, cfg.k), tau, hidden=z)
+        k_fixed = cfg.k if k is None else int(k)
+        k_top = max(cfg.k_max, k_fixed)
+        cands = candidates_from_logits(logits, k_top, tau, hidden=z)
         policy = "fixed" if k is not None else plan.k_policy
         budget = budget_bits if budget_bits is not None else 8.0 * cfg.default_budget_bytes
         kplan = plan_k(
-            cands, policy, k=k if k is not None else cfg.k, k_min=cfg.k_min,
-            k_max=max(cfg.k_max, cfg.k), budget_bits=budget, value_format=cfg.value_format,
-            include_hidden=z is not None,
+            cands, policy, k=k_fixed, k_min=cfg.k_min, k_max=k_top, budget_bits=budget,
+            value_format=cfg.value_format, include_hidden=z is not None,
         )
         sparse = cands.select(kplan.k, kplan.n_tokens)
         data = codec.encode(sparse, cfg.value_format)

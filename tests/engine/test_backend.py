@@ -63,6 +63,8 @@ def test_upload_respects_budget_and_k(adaptive: DistillationBackend) -> None:
     assert tiny.below_k_min and 0 < tiny.n_tokens < 32 and tiny.n_bytes <= 150
     forced = adaptive.encode_upload("llama-a", k=5)
     assert forced.k_min == forced.k_max == 5
+    wide = adaptive.encode_upload("llama-a", k=40)  # above k_max = 16: the caller decides
+    assert wide.k_min == wide.k_max == 40
     decoded = codec.decode(big.data)
     assert decoded.complete and decoded.logits.hidden.shape == (32, 4)
 
