@@ -198,9 +198,14 @@ def _zero_pad_logits(clients: Sequence[SparseLogits], mode: ZeroPadLogits,
 
 
 def _sparse_softmax(logit: np.ndarray, rows: np.ndarray, T: int, V: int) -> np.ndarray:
-    """softmax over V of a logit vector that is ``logit`` on the union and 0 elsewhere."""
-    top = np.zeros(T)
-    np.maximum.at(top, rows, logit)  # max(0, max_U L): the zero-filled entries count
+    """softmax over V of a logit vector that is ``logit`` on the union and 0 elsewhere.
+
+    ``rows`` [n] must be sorted (entries grouped by token).
+    """
+    top = np.zeros(T)  # max(0, max_U L): the zero-filled entries count too
+    if rows.size:  # rows are sorted: one reduceat per run of equal rows
+        heads = np.concatenate([[0], np.flatnonzero(rows[1:] != rows[:-1]) + 1])
+        top[rows[heads]] = np.maximum(np.maximum.reduceat(logit, heads), 0.0)
     ex = np.exp(logit - top[rows])
     n_union = np.bincount(rows, minlength=T)
     z = segment_sum(rows, ex, T) + (V - n_union) * np.exp(-top)
