@@ -33,6 +33,7 @@ from cosim.config.overrides import apply_overrides
 from cosim.config.yaml_source import YamlSource, load_yaml_text
 from cosim.engine.config import DataConfig, DistillationConfig, EngineClientSpec, ModelSpec
 from cosim.errors import ConfigFieldError, ScenarioError
+from cosim.scenario_paths import resolve_scenario_paths
 from cosim.sim.config import ComputeConfig, ServerConfig
 from cosim.wireless.config import WirelessConfig
 
@@ -114,6 +115,8 @@ class Scenario:
     server: ServerConfig = field(default_factory=ServerConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    # Let input paths leave the scenario's root (cosim.scenario_paths); off for untrusted files.
+    allow_path_escape: bool = False
 
     def __post_init__(self) -> None:
         if not self.clients:
@@ -204,6 +207,10 @@ def load_scenario(
 ) -> LoadedScenario:
     """Read, override and validate a scenario file.
 
+    Input paths (user files, channel traces, cache directories, local model
+    directories) come back absolute, resolved against the file's directory and
+    checked by :func:`cosim.scenario_paths.resolve_scenario_paths`.
+
     Raises:
         ScenarioError: unreadable file, malformed YAML, or any invalid value,
             naming ``file:line`` and the dotted path.
@@ -218,4 +225,8 @@ def load_scenario(
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read scenario ({exc.strerror})") from None
     config = parse_scenario(text, str(path), overrides)
+    try:
+        config = resolve_scenario_paths(config, path.parent)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
     return LoadedScenario(config=config, text=text, path=path, overrides=tuple(overrides))
