@@ -190,7 +190,8 @@ class MacEngine(TransferBook):
         log.mcs[i, 0] = ch.mcs[k, c, 0]
         log.acc[i, 0] = ch.gamma[k, c, 0]
         log.n = i + 1
-        self.pf.scaled[c] += self.pf.gain(s) * (8 * nb)
+        gain = self.pf.gain(s)
+        self.pf.scaled[c] += gain * (8 * nb)
         self.last_served[c] = s
         done: list[int] = []
         if not ch.fail0[k, c]:
@@ -224,7 +225,8 @@ class MacEngine(TransferBook):
             bler = self.link_model.bler(log.mcs[row : row + 1], log.acc[row : row + 1])
             fail = bool(ch.u[k, c] < np.broadcast_to(bler, (1, 1))[0, 0])
         nb = int(log.length[row])
-        self.pf.scaled[c] += self.pf.gain(s) * (8 * nb)
+        gain = self.pf.gain(s)
+        self.pf.scaled[c] += gain * (8 * nb)
         self.last_served[c] = s
         tid = int(log.transfer[row])
         if not fail:
@@ -259,7 +261,8 @@ class MacEngine(TransferBook):
             )  # fmt: skip
             touched.append(self._new_tbs(s, k, p, alloc, served))
         if served.any():
-            self.pf.scaled += self.pf.gain(s) * served
+            gain = self.pf.gain(s)
+            self.pf.scaled += gain * served
         return self._finished(np.concatenate(touched)) if touched else []
 
     def _finished(self, tids: np.ndarray | list[int]) -> list[int]:

@@ -44,7 +44,10 @@ class PfAverage:
     def gain(self, s: int) -> float:
         """Weight ``β (1 − β)^−(s + 1 − s0)`` of bits sent in slot ``s`` (rebases when large)."""
         if s + 1 - self.s0 > self.max_span:
-            self.scaled = np.maximum(self.scaled * self.decay ** (s - self.s0), 1e-300)
+            # in place: callers may hold ``scaled`` (e.g. ``pf.scaled[c] += pf.gain(s) * x``
+            # fetches the array before calling gain)
+            self.scaled *= self.decay ** (s - self.s0)
+            np.maximum(self.scaled, 1e-300, out=self.scaled)
             self.s0 = s
         return self.beta * self.decay ** -(s + 1 - self.s0)
 

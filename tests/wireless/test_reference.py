@@ -28,7 +28,18 @@ def bench():
 
 
 @pytest.mark.parametrize("payload", [7_000, 40_000])
-def test_vectorised_engine_matches_the_reference(bench, payload):
+@pytest.mark.parametrize("rebase_every", [None, 40], ids=["pf-plain", "pf-rebased"])
+def test_vectorised_engine_matches_the_reference(bench, payload, rebase_every, monkeypatch):
+    if rebase_every is not None:  # PF averages rescaled every 40 slots (normally ~23 000)
+        import cosim.wireless.scheduler as scheduler
+
+        init = scheduler.PfAverage.__init__
+
+        def short_span(self, n_links, beta):
+            init(self, n_links, beta)
+            self.max_span = rebase_every
+
+        monkeypatch.setattr(scheduler.PfAverage, "__init__", short_span)
     results, busy, _, net = bench.fast_run(payload, n_clients=8)
     ref = bench.reference_run(payload, net)
     assert bench.compare(results, ref) == 8 * -(-payload // 1500)

@@ -75,3 +75,21 @@ def test_proportional_fair_reaches_the_log_utility_optimum():
         ln, _, bt, _ = run_engine(other, [0.0, 10.0])
         r = np.array([bt[ln == i].sum() / n for i in (0, 1)])
         assert np.log(np.maximum(r, 1e-9)).sum() < u_pf - 10 * tol, other
+
+
+def test_pf_scaled_average_equals_the_plain_ewma_across_rebases():
+    from cosim.wireless.scheduler import PfAverage
+
+    beta, n_links = 0.05, 3
+    pf = PfAverage(n_links, beta)
+    pf.max_span = 37  # rebase often
+    held = pf.scaled  # an outside reference must see every update (in-place rebase)
+    plain = np.ones(n_links)
+    rng = np.random.default_rng(0)
+    for s in range(3000):
+        bits = rng.integers(0, 5000, n_links) * (rng.random(n_links) < 0.3)
+        if bits.any():
+            pf.scaled += pf.gain(s) * bits
+        plain = (1 - beta) * plain + beta * bits
+        np.testing.assert_allclose(pf.value(s + 1), plain, rtol=1e-9)
+    assert held is pf.scaled

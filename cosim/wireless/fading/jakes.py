@@ -19,9 +19,15 @@ class JakesFading(GaussianProcess):
     the slot, so idle gaps cost nothing.
 
     Per block, ``h[t0 + k] = Σ_n E[k, c, b, n] · w[c, b, n]`` with the step table
-    ``E = exp(j ω k Δt)`` cached per block length and ``w = exp(j (ω t0 + φ))``,
-    so the per-slot cost is one complex multiply–add per sinusoid.
+    ``E = exp(j ω k Δt)`` and ``w = exp(j (ω t0 + φ))``, so the per-slot cost is
+    one complex multiply–add per sinusoid. Blocks start on a fixed grid of
+    ``grid_slots`` (t0 a multiple of it) whatever slots are asked for, so a
+    slot's value is bit-for-bit the same however requests are batched — the
+    channel contract that makes record/replay and resume exact.
     """
+
+    #: Block grid [slots]: every block starts at a multiple of it.
+    grid_slots = 256
 
     #: Bound on the step table (complex entries; 2**21 = 32 MB); longer blocks go in parts.
     max_table_entries = 2**21
@@ -49,6 +55,7 @@ class JakesFading(GaussianProcess):
         self.omega = 2 * np.pi * fd[:, None, None] * np.cos(alpha)
         self.scale = 1.0 / np.sqrt(num_sinusoids)
         self._table: np.ndarray | None = None
+        self._blocks: dict[int, np.ndarray] = {}
 
     def _steps(self, n_slots: int) -> np.ndarray:
         if self._table is None or self._table.shape[0] < n_slots:
@@ -57,15 +64,24 @@ class JakesFading(GaussianProcess):
         return self._table[:n_slots]
 
     def samples(self, first_slot: int, n_slots: int) -> np.ndarray:
-        rows = max(1, self.max_table_entries // self.omega.size)
-        if n_slots > rows:
-            parts = [
-                self.samples(first_slot + a, min(rows, n_slots - a))
-                for a in range(0, n_slots, rows)
-            ]
-            return np.concatenate(parts)
+        grid = min(self.grid_slots, max(1, self.max_table_entries // self.omega.size))
+        start = first_slot - first_slot % grid
+        stop = first_slot + n_slots
+        parts = [self._block(b, grid) for b in range(start, stop, grid)]
+        out = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return out[first_slot - start : stop - start]
+
+    def _block(self, first_slot: int, n_slots: int) -> np.ndarray:
+        """A whole grid block (always the same shape, so the same arithmetic), cached."""
+        cache = self._blocks
+        if first_slot in cache:
+            return cache[first_slot]
+        if len(cache) >= 4:
+            cache.pop(next(iter(cache)))
+        cache[first_slot] = self._compute_block(first_slot, n_slots)
+        return cache[first_slot]
+
+    def _compute_block(self, first_slot: int, n_slots: int) -> np.ndarray:
         t0 = first_slot * self.slot_s
         w = self.scale * np.exp(1j * (self.omega * t0 + self.phi))
-        if n_slots == 1:
-            return w.sum(axis=-1)[None]
         return np.einsum("kcbn,cbn->kcb", self._steps(n_slots), w)
