@@ -18,6 +18,9 @@ HARQ (RTT 8 slots, 4 transmissions). Every client uploads a payload at t = 0.
 
     .venv/bin/python benchmarks/wireless.py            # full run (about a minute)
     .venv/bin/python benchmarks/wireless.py --quick    # smaller sizes
+
+Wall-clock figures depend on what else the machine runs; [1] takes the best of
+two runs and [3] the best of three, interleaved, to damp that.
 """
 
 from __future__ import annotations
