@@ -167,3 +167,17 @@ def test_transmit_energy_is_power_times_airtime_share():
     # c0: 4 of 10 RBs for one slot; c1: 6 RBs in slot 0, then 10, 10, 10 and 4 RBs
     assert a.value.energy_j == pytest.approx(p_w * 0.4 * 1e-3)
     assert b.value.energy_j == pytest.approx(p_w * (6 + 10 + 10 + 10 + 4) / 10 * 1e-3)
+
+
+def test_rate_trace_bypasses_the_link_abstraction():
+    from tests.wireless.conftest import ArraySource
+
+    # 2 Mbit/s with the whole band = 2000 bits = 250 B per 1 ms slot, never in error
+    src = ArraySource(np.full((500, 1), 2e6), kind="rate")
+    cfg = grid_config(link=ShannonLink(max_spectral_efficiency=0.5, bler=0.5))
+    env, net = make_network(cfg, src)
+    ev = net.uplink(0, 1000)
+    env.run()
+    assert round(ev.value.end_s, 9) == 0.004
+    assert ev.value.packets.attempts.max() == 1
+    assert np.isnan(net.current_snr_db()).all()  # a rate trace has no SNR
