@@ -227,6 +227,8 @@ def _decode_values(raw: np.ndarray, value_format: str, step: float) -> np.ndarra
 
 
 def _decode_hidden(buf: np.ndarray, starts: np.ndarray, r: int) -> np.ndarray:
+    if starts.size == 0:  # no whole record: r (from the header) must not size any work
+        return np.zeros((0, r), np.float32)
     raw = np.ascontiguousarray(buf[starts[:, None] + np.arange(2 * r)])
     hidden = raw.view("<f2").astype(np.float32).reshape(-1, r)
     if not np.all(np.isfinite(hidden)):
