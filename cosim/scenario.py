@@ -87,17 +87,21 @@ class OutputConfig:
         trace_path: HDF5 trace path; ``{name}`` and ``{seed}`` are substituted;
             relative paths are relative to the current directory.
         flush_every_rounds: trace flush cadence (1 = every round).
+        checkpoint_every_rounds: checkpoint cadence for ``cosim run --resume``
+            (0 = no checkpoints); the last round always gets one.
         plots: write PNG plots next to the trace at the end of ``cosim run``.
     """
 
     trace_path: str = "runs/{name}-seed{seed}.h5"
     flush_every_rounds: int = 1
+    checkpoint_every_rounds: int = 1
     plots: bool = True
 
     def __post_init__(self) -> None:
         if not self.trace_path.strip():
             raise ConfigFieldError("trace_path", "must be a non-empty path")
         check_int_range("flush_every_rounds", self.flush_every_rounds, 1)
+        check_int_range("checkpoint_every_rounds", self.checkpoint_every_rounds, 0)
 
 
 @dataclass(frozen=True)

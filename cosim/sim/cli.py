@@ -25,28 +25,63 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="override a setting by dotted path (repeatable)",
     )
     run.add_argument("--out", metavar="RUN.h5", help="trace path (default: output.trace_path)")
+    run.add_argument(
+        "--resume", metavar="RUN.h5",
+        help="continue a killed or interrupted run from its last checkpoint (RUN.h5.ckpt)",
+    )
     run.add_argument("--no-plots", action="store_true", help="do not write plots")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(handler=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Load, run, summarise."""
+    """Load (or resume), run, summarise. SIGINT/SIGTERM stop cleanly with 130/143."""
+    import signal
+    import sys
+
+    from cosim.errors import UsageError
     from cosim.scenario import load_scenario
-    from cosim.sim.runner import run_scenario
+    from cosim.sim.runner import RunInterrupted, StopFlag, loaded_from_trace, run_scenario
     from cosim.trace.reader import read_trace
     from cosim.trace.summary import summarize
     from cosim.trace.writer import check_writable
 
-    scenario = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
-    loaded = load_scenario(scenario, args.overrides)
-    out = Path(args.out) if args.out else loaded.config.trace_path()
-    check_writable(out)  # before minutes of model loading
-    run_scenario(
-        loaded,
-        out,
-        progress=not args.no_progress,
-        plots=loaded.config.output.plots and not args.no_plots,
-    )
+    if args.resume:
+        if args.scenario or args.overrides or args.out:
+            raise UsageError("--resume takes the trace alone (its scenario is stored in it)")
+        out = Path(args.resume)
+        if read_trace(out, tables=["rounds"]).status == "completed":
+            raise UsageError(f"{out}: this run already completed; nothing to resume")
+        loaded = loaded_from_trace(out)
+    else:
+        scenario = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
+        loaded = load_scenario(scenario, args.overrides)
+        out = Path(args.out) if args.out else loaded.config.trace_path()
+        check_writable(out)  # before minutes of model loading
+
+    stop = StopFlag()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.signum = signum
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        run_scenario(
+            loaded, out, progress=not args.no_progress,
+            plots=loaded.config.output.plots and not args.no_plots,
+            resume=bool(args.resume), stop=stop,
+        )
+    except RunInterrupted as exc:
+        name = signal.Signals(exc.signum).name
+        if exc.rounds_done:
+            hint = f"resume with: cosim run --resume {out}"
+        else:
+            hint = "no round had completed, so there is no checkpoint; run it again"
+        print(f"cosim: {name}: stopped after {exc.rounds_done} completed rounds, trace "
+              f"flushed to {out}; {hint}", file=sys.stderr)
+        return 128 + exc.signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(summarize(read_trace(out)))
     return 0

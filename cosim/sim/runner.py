@@ -10,8 +10,11 @@ the same channel for a given seed (common random numbers).
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import simpy
@@ -19,6 +22,12 @@ from tqdm import tqdm
 
 from cosim.scenario import LoadedScenario, Scenario
 from cosim.sim.backend import Backend
+from cosim.sim.checkpoint import (
+    checkpoint_path,
+    load_checkpoint,
+    replay_network,
+    save_checkpoint,
+)
 from cosim.sim.compute import ComputeModel
 from cosim.sim.protocol import RoundProtocol
 from cosim.sim.recorder import Recorder
@@ -101,6 +110,62 @@ def _client_rows(scenario: Scenario, backend: Backend, distances: np.ndarray,
     return rows
 
 
+class RunInterrupted(Exception):  # noqa: N818 (a stop, not an error)
+    """The run stopped on SIGINT/SIGTERM after finishing its current event."""
+
+    def __init__(self, signum: int, trace_path: Path, rounds_done: int) -> None:
+        super().__init__(f"interrupted by signal {signum} after {rounds_done} rounds")
+        self.signum = signum
+        self.trace_path = trace_path
+        self.rounds_done = rounds_done
+
+
+@dataclass
+class StopFlag:
+    """Set by a signal handler; the run checks it between events."""
+
+    signum: int = 0
+
+
+def _engine_state(backend: Backend) -> dict[str, Any] | None:
+    """The engine's resumable state: the real engine's, or a backend's own ``state_dict``."""
+    from cosim.engine.backend import DistillationBackend
+
+    if isinstance(backend, DistillationBackend):
+        from cosim.engine.state import engine_state
+
+        return engine_state(backend)
+    own = getattr(backend, "state_dict", None)
+    return own() if own is not None else None
+
+
+def _load_engine_state(backend: Backend, state: dict[str, Any] | None) -> None:
+    if state is None:
+        return
+    from cosim.engine.backend import DistillationBackend
+
+    if isinstance(backend, DistillationBackend):
+        from cosim.engine.state import load_engine_state
+
+        load_engine_state(backend, state)
+    else:
+        backend.load_state_dict(state)  # type: ignore[attr-defined]
+
+
+def loaded_from_trace(trace_path: Path) -> LoadedScenario:
+    """The scenario a trace was written from (its stored text and overrides)."""
+    from cosim.scenario import parse_scenario
+    from cosim.trace.reader import read_trace
+
+    attrs = read_trace(trace_path, tables=["rounds"]).attrs
+    origin = str(attrs.get("scenario_path") or trace_path)
+    overrides = tuple(json.loads(str(attrs.get("overrides_json", "[]"))))
+    text = str(attrs["scenario_yaml"])
+    config = parse_scenario(text, origin, overrides)
+    path = Path(origin) if attrs.get("scenario_path") else None
+    return LoadedScenario(config=config, text=text, path=path, overrides=overrides)
+
+
 def run_scenario(
     loaded: LoadedScenario,
     out_path: Path,
@@ -108,10 +173,15 @@ def run_scenario(
     progress: bool = True,
     plots: bool = True,
     backend: Backend | None = None,
+    resume: bool = False,
+    stop: StopFlag | None = None,
 ) -> Path:
     """Co-simulate ``loaded`` and write its trace to ``out_path``; returns the path.
 
     ``backend`` replaces the real engine (tests use scripted backends).
+    ``resume`` continues from ``out_path``'s checkpoint. ``stop`` is polled
+    between simulation events; when set, the run flushes its trace and raises
+    :class:`RunInterrupted` (the last round-boundary checkpoint stays valid).
     """
     scenario = loaded.config
     root = np.random.SeedSequence(scenario.seed)
@@ -121,30 +191,73 @@ def run_scenario(
     network = build_network(loaded, env, np.random.default_rng(wireless_seq), distances, speeds)
     if backend is None:
         backend = build_backend(scenario)
-    names = [c.name for c in scenario.expanded_clients()]
-    compute = ComputeModel(scenario.compute, [c.group.device for c in scenario.expanded_clients()])
+    clients = scenario.expanded_clients()
+    names = [c.name for c in clients]
+    compute = ComputeModel(scenario.compute, [c.group.device for c in clients])
+    config_json = json.dumps(loaded.resolved_plain(), sort_keys=True)
+    ckpt = checkpoint_path(out_path)
+    rounds = scenario.distillation.rounds
+    every = scenario.output.checkpoint_every_rounds
 
-    with TraceWriter(
-        out_path, scenario_yaml=loaded.text, resolved_config=loaded.resolved_plain(),
-        seed=scenario.seed, command="run",
-        scenario_path=str(loaded.path or ""), overrides=loaded.overrides,
-    ) as writer:
+    first_round = 0
+    state: dict[str, Any] | None = None
+    if resume:
+        state = load_checkpoint(ckpt, config_json)
+        writer = TraceWriter.reopen(out_path, state["rows"])
+        first_round = int(state["next_round"])
+    else:
+        writer = TraceWriter(
+            out_path, scenario_yaml=loaded.text, resolved_config=loaded.resolved_plain(),
+            seed=scenario.seed, command="run",
+            scenario_path=str(loaded.path or ""), overrides=loaded.overrides,
+        )
+    try:
         recorder = Recorder(writer)
-        writer.append("clients", _client_rows(scenario, backend, distances, speeds))
-        writer.flush()
-        bar = tqdm(total=scenario.distillation.rounds, desc=scenario.name, unit="round",
+        protocol = RoundProtocol(env, scenario, names, network, backend, compute, recorder,
+                                 np.random.default_rng(server_seq))
+        if state is not None:
+            replay_network(env, network, state["protocol"]["submissions"], state["now_s"])
+            protocol.load_state_dict(state["protocol"])
+            for c, payload in sorted(protocol.applied.items()):
+                backend.apply_downlink(names[c], payload)
+            _load_engine_state(backend, state["engine"])
+        else:
+            writer.append("clients", _client_rows(scenario, backend, distances, speeds))
+            writer.flush()
+        bar = tqdm(total=rounds, initial=first_round, desc=scenario.name, unit="round",
                    disable=not progress)
 
         def round_done(r: int) -> None:
             bar.update(1)
             bar.set_postfix(sim_s=f"{env.now:.2f}")
+            if every and ((r + 1) % every == 0 or r + 1 == rounds):
+                recorder.flush()
+                save_checkpoint(ckpt, {
+                    "config_json": config_json, "next_round": r + 1, "now_s": env.now,
+                    "rows": {t: writer.rows(t) for t in TABLES},
+                    "protocol": protocol.state_dict(), "engine": _engine_state(backend),
+                })
 
-        protocol = RoundProtocol(env, scenario, names, network, backend, compute, recorder,
-                                 np.random.default_rng(server_seq), on_round_end=round_done)
-        server = env.process(protocol.server())
-        env.run(until=server)
+        protocol.on_round_end = round_done
+        server = env.process(protocol.server(first_round))
+        while not server.processed:
+            if stop is not None and stop.signum:
+                recorder.flush()
+                bar.close()
+                done = int(state["next_round"]) if state else 0
+                if ckpt.is_file():
+                    done = int(torch_load_rounds(ckpt))
+                raise RunInterrupted(stop.signum, out_path, done)
+            env.step()
         bar.close()
         recorder.flush()
+    except RunInterrupted:
+        writer.close(status="interrupted")
+        raise
+    except BaseException:
+        writer.close(status="failed")
+        raise
+    writer.close(status="completed")
     if plots:
         from cosim.analysis.plots import plot_run
         from cosim.trace.reader import read_trace
@@ -152,3 +265,9 @@ def run_scenario(
         plot_run(read_trace(out_path), out_path.with_name(out_path.stem + "_plots"))
     return out_path
 
+
+def torch_load_rounds(ckpt: Path) -> int:
+    """Rounds completed according to a checkpoint (its next round)."""
+    import torch
+
+    return int(torch.load(ckpt, weights_only=True)["next_round"])

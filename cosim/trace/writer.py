@@ -133,6 +133,58 @@ class TraceWriter:
             self.path.unlink(missing_ok=True)
             raise
 
+    @classmethod
+    def reopen(cls, path: str | os.PathLike[str], rows: Mapping[str, int]) -> TraceWriter:
+        """Continue a trace (resume): keep the first ``rows[table]`` rows of each table.
+
+        A killed writer leaves HDF5's "open for writing" flag set, so the file
+        cannot be opened for appending; instead its attributes and kept rows
+        are copied into a fresh file that then replaces it atomically. Rows past
+        ``rows`` (written after the checkpoint being resumed) are dropped, so the
+        continued trace equals an uninterrupted run's.
+        """
+        from cosim.trace.reader import read_trace
+
+        path = Path(path)
+        old = read_trace(path)
+        tmp = path.with_name(path.name + ".resume-tmp")
+        attrs = old.attrs
+        writer = cls(
+            tmp,
+            scenario_yaml=str(attrs["scenario_yaml"]),
+            resolved_config=json.loads(str(attrs["resolved_config_json"])),
+            seed=int(attrs["seed"]),
+            command=str(attrs["command"]),
+            scenario_path=str(attrs["scenario_path"]),
+            overrides=json.loads(str(attrs["overrides_json"])),
+        )
+        try:
+            for table in TABLES:
+                keep = int(rows.get(table, 0))
+                frame = old.tables[table]
+                if keep > len(frame):
+                    raise OutputError(
+                        f"{path}: table '{table}' has {len(frame)} rows, "
+                        f"the checkpoint needs {keep}"
+                    )
+                if keep:
+                    writer.append(table, {c: frame[c].to_numpy()[:keep] for c in frame.columns})
+            writer.flush()
+            # Attributes are fixed in SWMR mode: set the original start time via a reopen.
+            writer._file.close()
+            with h5py.File(tmp, "r+") as f:
+                f.attrs["start_wall_time"] = str(attrs["start_wall_time"])
+            os.replace(tmp, path)
+        except BaseException:
+            writer._closed = True
+            writer._file.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        writer.path = path
+        writer._file = h5py.File(path, "r+", libver="latest")
+        writer._file.swmr_mode = True
+        return writer
+
     def __enter__(self) -> TraceWriter:
         return self
 

@@ -125,5 +125,12 @@ class ScriptedBackend:
     def apply_downlink(self, client: str, payload: bytes) -> None:
         self.calls.append(("apply_downlink", client, len(payload)))
 
+    def state_dict(self) -> dict[str, object]:
+        return {"last_downlink": self.last_downlink.decode("latin-1"), "round": self.round}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.last_downlink = str(state["last_downlink"]).encode("latin-1")
+        self.round = int(state["round"])  # type: ignore[arg-type]
+
     def evaluate(self, client: str) -> list[ScriptedMetric]:
         return [ScriptedMetric("own", 2.0, 7.39, 0.25), ScriptedMetric("union", 2.5, 12.2, 0.2)]
