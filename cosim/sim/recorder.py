@@ -16,6 +16,7 @@ import numpy as np
 from cosim.trace.schema import TABLES
 from cosim.trace.writer import TraceWriter
 from cosim.wireless.packets import TransferResult
+from cosim.wireless.runner import packet_rows, transfer_rows
 
 NAN = math.nan
 
@@ -57,29 +58,12 @@ class Recorder:
         )
 
     def transfer(self, result: TransferResult) -> None:
-        """One transfer and its packets."""
-        deadline = NAN if result.deadline_s is None else result.deadline_s
-        client = result.client if len(result.clients) == 1 else -1
-        direction = "ul" if result.direction == "uplink" else "dl"
-        self.row(
-            "transfers", transfer=result.transfer, client=client, round=result.round,
-            direction=direction, size_bytes=result.size_bytes,
-            delivered_bytes=result.delivered_bytes, start_s=result.start_s, end_s=result.end_s,
-            deadline_s=deadline, complete=result.complete,
-        )
-        p = result.packets
-        n = len(p)
-        if n == 0:
-            return
-        buffer = self._buffers["packets"]
-        columns = {
-            "transfer": np.full(n, result.transfer), "client": np.full(n, client),
-            "round": np.full(n, result.round), "direction": [direction] * n, "seq": p.seq,
-            "size_bytes": p.size_bytes, "enqueue_s": p.enqueue_s, "first_tx_s": p.first_tx_s,
-            "delivery_s": p.delivery_s, "attempts": p.attempts, "lost": p.lost,
-        }
-        for name, values in columns.items():
-            buffer[name].extend(list(values))
+        """One transfer and its packets (rows as the wireless-only runner writes them)."""
+        for table, rows in (("transfers", transfer_rows(result)),
+                            ("packets", packet_rows(result))):
+            buffer = self._buffers[table]
+            for name, values in rows.items():
+                buffer[name].extend(list(values))
 
     def channel(self, rows: dict[str, np.ndarray]) -> None:
         """Channel samples (``time_s``, ``client``, ``snr_db`` arrays)."""

@@ -33,31 +33,39 @@ from cosim.sim.protocol import RoundProtocol
 from cosim.sim.recorder import Recorder
 from cosim.trace.schema import TABLES
 from cosim.trace.writer import TraceWriter
+from cosim.wireless.channel import ChannelSource
 from cosim.wireless.network import WirelessNetwork
+from cosim.wireless.runner import place_distances
 
 log = logging.getLogger(__name__)
 
 
 def place_clients(scenario: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Distances [m] and speeds [m/s] per client.
+    """Distances [m] and speeds [m/s] per client (as ``cosim wireless`` places them).
 
-    A client without ``distance_m`` is placed uniformly over the annulus
-    ``min_distance_m ≤ d ≤ cell_radius_m`` (uniform in area:
-    ``d = sqrt(U·(R² − r0²) + r0²)``, U ~ U(0, 1)).
+    A client without ``distance_m`` is placed uniformly over the cell's annulus
+    (:func:`cosim.wireless.runner.place_distances`).
     """
-    w = scenario.wireless
     clients = scenario.expanded_clients()
-    distances = np.empty(len(clients))
-    speeds = np.empty(len(clients))
-    for c in clients:
-        if c.group.distance_m is not None:
-            distances[c.index] = c.group.distance_m
-        else:
-            u = rng.uniform()
-            distances[c.index] = np.sqrt(u * (w.cell_radius_m**2 - w.min_distance_m**2)
-                                         + w.min_distance_m**2)
-        speeds[c.index] = c.group.speed_mps
+    distances = place_distances(scenario.wireless, [c.group.distance_m for c in clients], rng)
+    speeds = np.array([c.group.speed_mps for c in clients], dtype=np.float64)
     return distances, speeds
+
+
+def build_uplink_source(loaded: LoadedScenario, n_clients: int) -> ChannelSource | None:
+    """Trace replay as the uplink channel when the scenario has a ``channel`` section."""
+    scenario = loaded.config
+    if scenario.channel is None:
+        return None
+    from cosim.channels.replay import build_replay_source
+
+    # Rounds end by their deadline, so rounds × deadline bounds the replayed span.
+    deadline = scenario.server.round_deadline_s
+    span = None if deadline is None else scenario.distillation.rounds * deadline
+    return build_replay_source(
+        scenario.channel, n_clients, scenario.wireless.mac.slot_s,
+        base_dir=loaded.base_dir, required_duration_s=span,
+    )
 
 
 def build_network(
@@ -65,20 +73,8 @@ def build_network(
     distances: np.ndarray, speeds: np.ndarray,
 ) -> WirelessNetwork:
     """The wireless network, with trace replay as the uplink channel when configured."""
-    scenario = loaded.config
-    uplink_source = None
-    if scenario.channel is not None:
-        from cosim.channels.replay import build_replay_source
-
-        # Rounds end by their deadline, so rounds × deadline bounds the replayed span.
-        deadline = scenario.server.round_deadline_s
-        span = None if deadline is None else scenario.distillation.rounds * deadline
-        uplink_source = build_replay_source(
-            scenario.channel, len(distances), scenario.wireless.mac.slot_s,
-            base_dir=loaded.base_dir, required_duration_s=span,
-        )
-    return WirelessNetwork(env, scenario.wireless, distances, speeds, rng,
-                           uplink_source=uplink_source)
+    return WirelessNetwork(env, loaded.config.wireless, distances, speeds, rng,
+                           uplink_source=build_uplink_source(loaded, len(distances)))
 
 
 def build_backend(scenario: Scenario) -> Backend:

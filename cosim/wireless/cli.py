@@ -50,6 +50,13 @@ def run_command(args: argparse.Namespace) -> int:
         np.random.default_rng(place_seq),
     )
     speeds = np.array([c.group.speed_mps for c in clients], dtype=np.float64)
+    uplink_source = None
+    if scenario.channel is not None:
+        # Trace replay lives in cosim.channels (which builds on this package), so the
+        # front-end, not the wireless model, wires it in.
+        from cosim.sim.runner import build_uplink_source
+
+        uplink_source = build_uplink_source(loaded, len(clients))
     with TraceWriter(
         args.out,
         scenario_yaml=loaded.text,
@@ -60,7 +67,8 @@ def run_command(args: argparse.Namespace) -> int:
         overrides=loaded.overrides,
     ) as trace:
         summary = run_wireless(
-            scenario.wireless, distances, speeds, np.random.default_rng(wireless_seq), trace
+            scenario.wireless, distances, speeds, np.random.default_rng(wireless_seq), trace,
+            uplink_source=uplink_source,
         )
     print(
         f"{args.out}: {summary.transfers} transfers, {summary.complete} complete, "
