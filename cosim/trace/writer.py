@@ -16,6 +16,7 @@ import datetime as dt
 import errno
 import json
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,11 @@ from cosim.errors import CosimError, OutputError
 from cosim.trace.schema import SCHEMA_VERSION, TABLES, Column
 
 CHUNK_ROWS = 4096
+# Free space kept in reserve on the trace's file system [bytes]. HDF5 writes
+# metadata lazily, often while freeing objects, where a failed write cannot be
+# reported: on a full disk it prints errors and may crash. So appends stop with
+# an OutputError before the disk fills, leaving room to close the file cleanly.
+RESERVE_BYTES = 4 << 20
 _STR = h5py.string_dtype(encoding="utf-8")
 
 
@@ -90,6 +96,9 @@ class TraceWriter:
             raise OutputError(f"{self.path}: cannot create trace file: {exc}") from None
         self._rows = dict.fromkeys(TABLES, 0)
         self._closed = False
+        # Set by a failed write: rows appended since the last flush may be partial
+        # (some tables of a round, not others), so they are never committed.
+        self._failed = False
         try:
             f = self._file
             for table, columns in TABLES.items():
@@ -222,6 +231,9 @@ class TraceWriter:
         if n == 0:
             return
         arrays = [_as_column(c, rows[c.name], n, table) for c in columns]
+        self._check_space(sum(
+            sum(len(v) for v in a) + 16 * n if a.dtype == object else a.nbytes for a in arrays
+        ))
         start = self._rows[table]
         group = self._file[table]
         try:
@@ -230,11 +242,21 @@ class TraceWriter:
                 ds.resize((start + n,))
                 ds[start:] = array
         except OSError as exc:
+            self._failed = True
             raise _io_error(self.path, exc) from None
         self._rows[table] = start + n
 
+    def _check_space(self, n_bytes: int) -> None:
+        """Raise OutputError (and stop writing) unless ``n_bytes`` fit above the reserve."""
+        if shutil.disk_usage(self.path.parent).free < 2 * n_bytes + RESERVE_BYTES:
+            self._failed = True
+            raise _io_error(self.path, OSError(errno.ENOSPC, "No space left on device"))
+
     def flush(self) -> None:
         """Make every appended row durable (call at least once per round)."""
+        if self._failed:
+            raise OutputError(f"{self.path}: an earlier write failed; the trace is kept as "
+                              "it was at the last flush")
         try:
             for table in TABLES:
                 for name in self._file[table]:
@@ -245,6 +267,7 @@ class TraceWriter:
             committed.flush()
             self._file.flush()
         except OSError as exc:
+            self._failed = True
             raise _io_error(self.path, exc) from None
 
     def close(self, status: str = "completed") -> None:
@@ -252,10 +275,20 @@ class TraceWriter:
         if self._closed:
             return
         self._closed = True
+        if self._failed:
+            # No flush (it would commit partial rows) and no reopen to record the
+            # status: a plain-mode reopen on a full disk leaves the file flagged
+            # "open for write" and unreadable. The committed rows stay readable.
+            self._file.close()
+            return
         try:
             self.flush()
         finally:
             self._file.close()
+        # A plain-mode reopen that fails half-way (disk full) leaves the file flagged
+        # "open for write" and unreadable: without room, keep status 'running' instead.
+        if shutil.disk_usage(self.path.parent).free < RESERVE_BYTES // 2:
+            return
         # Attributes cannot change in SWMR mode; reopen briefly in plain mode.
         try:
             with h5py.File(self.path, "r+") as f:
