@@ -49,7 +49,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # torch.save reports ENOSPC as RuntimeError
         tmp.unlink(missing_ok=True)
         raise OutputError(f"{path}: cannot write checkpoint: {exc}") from None
 
