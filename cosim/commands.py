@@ -33,37 +33,33 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Validate each file; report every failure, one line each."""
-    from cosim.scenario import load_scenario
-
     failures: list[CosimError] = []
     for path in args.files:
-        if is_study_file(path):
-            try:
-                n_runs = validate_study(path)
-            except CosimError as exc:
-                if args.debug:
-                    raise
-                failures.append(exc)
-                print(f"cosim: error: {exc}", file=sys.stderr)
-                continue
-            print(f"ok: {path} (study: {n_runs} runs)")
-            continue
         try:
-            loaded = load_scenario(path, args.overrides)
+            print(_validate_one(path, args))
         except CosimError as exc:
             if args.debug:
                 raise
             failures.append(exc)
             print(f"cosim: error: {exc}", file=sys.stderr)
-            continue
-        cfg = loaded.config
-        n_clients = len(cfg.expanded_clients())
-        print(f"ok: {path} ({cfg.name}: {n_clients} clients, method {cfg.distillation.method})")
-        if args.print_format == "yaml":
-            print(loaded.resolved_yaml())
-        elif args.print_format == "json":
-            print(loaded.resolved_json())
     return max((exc.exit_code for exc in failures), default=0)
+
+
+def _validate_one(path: str, args: argparse.Namespace) -> str:
+    """Validate a scenario or study file; the ``ok: ...`` line (plus resolved config)."""
+    from cosim.scenario import load_scenario
+
+    if is_study_file(path):
+        return f"ok: {path} (study: {validate_study(path)} runs)"
+    loaded = load_scenario(path, args.overrides)
+    cfg = loaded.config
+    n_clients = len(cfg.expanded_clients())
+    line = f"ok: {path} ({cfg.name}: {n_clients} clients, method {cfg.distillation.method})"
+    if args.print_format == "yaml":
+        line += "\n" + loaded.resolved_yaml()
+    elif args.print_format == "json":
+        line += "\n" + loaded.resolved_json()
+    return line
 
 
 def is_study_file(path: str) -> bool:
