@@ -221,7 +221,8 @@ class DistillationBackend:
 
         ``budget_bits`` feeds the adaptive k policies (default: the config's
         ``default_budget_bytes``); ``k`` forces a fixed k. Methods without a
-        logit payload ignore both.
+        logit payload ignore both. Raises FloatingPointError when the
+        client's logits (or hidden projection) are not finite.
         """
         state = self._state(client)
         T = self.public_batch_tokens
@@ -242,6 +243,9 @@ class DistillationBackend:
         z = None
         if hidden is not None and state.trainer.projection is not None:
             z = state.trainer.projection(hidden.reshape(-1, hidden.shape[-1]).float())
+        if not torch.isfinite(logits).all() or (z is not None and not torch.isfinite(z).all()):
+            # The caller drops this client's upload for the round (update_skipped).
+            raise FloatingPointError("non-finite logits or hidden projection at encode")
         tau = self.config.temperature
         if plan.upload == "dense":
             log_probs = torch.log_softmax(logits.float() / tau, dim=-1).cpu().numpy()

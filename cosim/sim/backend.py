@@ -55,7 +55,9 @@ class Backend(Protocol):
 
     def encode_upload(
         self, client: str, *, budget_bits: float | None = None, k: int | None = None
-    ) -> UploadLike: ...
+    ) -> UploadLike:
+        """Encode the client's upload; FloatingPointError on non-finite logits."""
+        ...
 
     def aggregate(self, received: dict[str, bytes], round_index: int | None = None) -> bytes: ...
 

@@ -273,7 +273,12 @@ class RoundProtocol:
 
         snr_db = float(self.net.current_snr_db()[c])
         budget_bits = self._budget_bits(state, c)
-        upload = self.backend.encode_upload(name, budget_bits=budget_bits)
+        try:
+            upload = self.backend.encode_upload(name, budget_bits=budget_bits)
+        except FloatingPointError as exc:  # NaN/inf logits: drop this round's upload
+            self.rec.event(env.now, c, "update_skipped", r, detail=str(exc))
+            state.outcome[c] = "missed"
+            return
         enc = self.compute.cost(c, upload.flops, 0.0)
         self.encode_s[c] = enc.duration_s
         self.busy_until[c] = env.now + enc.duration_s
