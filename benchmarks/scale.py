@@ -1,0 +1,166 @@
+"""Load: a wireless-plus-engine run with many clients of a tiny SLM sharing one base.
+
+One client group (``count: N``, default 200) of the same preset, so the engine
+holds one frozen base model and N sets of LoRA adapters, optimiser states and
+hidden projections; the wireless model schedules all N uplinks in one cell.
+The run is the real ``run_scenario`` (SimPy, wireless, engine, HDF5 trace,
+checkpoints at every round as in a default ``cosim run``).
+
+Reported:
+
+- peak resident memory: the process's RSS high-water mark
+  (``getrusage(RUSAGE_SELF).ru_maxrss``), plus RSS sampled every 50 ms by a
+  background thread, split into phases (engine build, each round);
+- wall time of the engine build and of each round, measured between the
+  server's aggregations (so round r > 0 includes round r−1's evaluation and
+  checkpoint; the tail after the last aggregation is printed on its own).
+
+Target (issue 7): it runs, and peak memory < 8 GiB on a 24 GiB, 2-core machine.
+
+    .venv/bin/python benchmarks/scale.py [--clients 200] [--rounds 2] [--preset tiny-llama]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from cosim.scenario import load_scenario
+from cosim.sim.runner import build_backend, run_scenario
+from cosim.trace.reader import read_trace
+
+GIB = 1024**3
+TARGET_BYTES = 8 * GIB
+
+SCENARIO = """\
+name: scale
+seed: 11
+clients:
+  - {{name: c, count: {clients}, model: {{preset: {preset}, lora_rank: 4}}, device: phone}}
+wireless:
+  bandwidth_hz: 20e6
+  path_loss: {{model: umi, los: auto}}
+  fading: {{distribution: rayleigh, correlation: block}}
+  mac: {{num_rbs: 100, rb_bandwidth_hz: 180e3, scheduler: proportional_fair}}
+data:
+  domains: [kjv/law, kjv/gospels, kjv/history, shakespeare/comedies]
+  partition: dirichlet
+  seq_len: 32
+  public_tokens: 1024
+  shard_tokens: 256
+  eval_tokens: 64
+distillation:
+  method: adaptive
+  rounds: {rounds}
+  public_tokens_per_round: 64
+  local_steps: 1
+  batch_size: 4
+  k_min: 1
+  k_max: 32
+server: {{round_deadline_s: 5.0, evaluate_every_rounds: 1000}}  # evaluate the last round
+output: {{plots: false}}
+"""
+
+
+class RssSampler(threading.Thread):
+    """Samples this process's RSS [bytes] every ``period_s``; keeps the max per phase."""
+
+    def __init__(self, period_s: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.period_s = period_s
+        self.process = psutil.Process()
+        self.phase = "start"
+        self.peaks: dict[str, int] = {}
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.sample()
+            time.sleep(self.period_s)
+
+    def sample(self) -> None:
+        rss = self.process.memory_info().rss
+        self.peaks[self.phase] = max(self.peaks.get(self.phase, 0), rss)
+
+    def enter(self, phase: str) -> None:
+        self.sample()
+        self.phase = phase
+        self.sample()
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+        self.sample()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--preset", default="tiny-llama",
+                        help="model preset shared by every client (e.g. tiny-llama, smollm2-2l)")
+    args = parser.parse_args()
+
+    sampler = RssSampler()
+    sampler.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        scenario = Path(tmp) / "scale.yaml"
+        scenario.write_text(SCENARIO.format(clients=args.clients, rounds=args.rounds,
+                                            preset=args.preset))
+        loaded = load_scenario(scenario)
+        sampler.enter("engine build")
+        start = time.perf_counter()
+        backend = build_backend(loaded.config)
+        build_s = time.perf_counter() - start
+
+        marks: list[float] = []
+        aggregate = backend.aggregate
+
+        def timed_aggregate(*a: Any, **kw: Any) -> Any:
+            out = aggregate(*a, **kw)
+            marks.append(time.perf_counter())
+            sampler.enter(f"round {len(marks)}")
+            return out
+
+        backend.aggregate = timed_aggregate  # type: ignore[method-assign]
+        sampler.enter("round 0")
+        run_start = time.perf_counter()
+        out = Path(tmp) / "scale.h5"
+        run_scenario(loaded, out, progress=True, plots=False, backend=backend)
+        total_s = time.perf_counter() - run_start
+        sampler.stop()
+        trace = read_trace(out)
+        trace_bytes = out.stat().st_size
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+    rounds = trace["rounds"]
+    print(f"clients {args.clients} x {args.preset} (one shared base), {args.rounds} rounds, "
+          f"method adaptive, torch threads {__import__('torch').get_num_threads()}")
+    print(f"engine build: {build_s:.1f} s, peak RSS {sampler.peaks['engine build'] / GIB:.2f} GiB")
+    edges = [run_start, *marks]
+    for r in range(len(marks)):
+        row = rounds.iloc[r] if r < len(rounds) else None
+        extra = "" if row is None else (
+            f", delivered {int(row['n_delivered'])}, partial {int(row['n_partial'])}, "
+            f"missed {int(row['n_missed'])}, uplink {row['uplink_bytes'] / 1e6:.2f} MB")
+        phase_peak = sampler.peaks.get(f"round {r}", 0)
+        print(f"round {r}: wall {edges[r + 1] - edges[r]:.1f} s, peak RSS "
+              f"{phase_peak / GIB:.2f} GiB{extra}")
+    tail = run_start + total_s - edges[-1]
+    print(f"after the last aggregation (evaluation, checkpoint, close): {tail:.1f} s, peak RSS "
+          f"{sampler.peaks.get(f'round {len(marks)}', 0) / GIB:.2f} GiB")
+    print(f"run total (rounds + evaluation + trace + checkpoints): {total_s:.1f} s; "
+          f"trace {trace_bytes / 1e6:.2f} MB, status {trace.status}")
+    verdict = "OK" if peak < TARGET_BYTES else "OVER TARGET"
+    print(f"peak RSS (high-water mark): {peak / GIB:.2f} GiB; target < 8 GiB: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
