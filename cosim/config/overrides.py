@@ -100,11 +100,14 @@ def _member_for(args: tuple[type, ...], data: Any, path: Path, label: str) -> ty
 
 def _assign(data: dict[str, Any], path: Path, value: Any, label: str) -> None:
     node: Any = data
-    for part in path[:-1]:
+    for depth, part in enumerate(path[:-1]):
         if isinstance(node, list):
             node = node[part]  # index validated by _check_path
             continue
-        if not isinstance(node.get(part), (dict, list)):
+        # A key below needs a mapping here (an earlier override may have set a list or
+        # scalar); list indices were checked against an existing list by _check_path.
+        wanted = list if isinstance(path[depth + 1], int) else dict
+        if not isinstance(node.get(part), wanted):
             node[part] = {}
         node = node[part]
     node[path[-1]] = value
