@@ -27,8 +27,12 @@ def _open(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as first:
+        # Only a killed writer's "open for write" flag warrants SWMR mode: a SWMR
+        # reader of a truncated or corrupt file retries failed metadata reads with
+        # back-off sleeps, which looks like a hang.
+        if "already open for write" not in str(first):
+            raise TraceFormatError(f"{path}: not a readable HDF5 trace ({first})") from None
         try:
-            # A killed writer leaves the SWMR "open for write" flag set.
             return h5py.File(path, "r", swmr=True)
         except OSError:
             raise TraceFormatError(f"{path}: not a readable HDF5 trace ({first})") from None
@@ -68,10 +72,18 @@ def read_trace(path: str | os.PathLike[str], tables: list[str] | None = None) ->
     """Read ``path`` (all tables, or just ``tables``).
 
     Raises:
-        TraceFormatError: not an HDF5 file, not a cosim trace, or a newer
-            major schema version than this reader knows.
+        TraceFormatError: not an HDF5 file, not a cosim trace, a corrupt
+            one, or a newer major schema version than this reader knows.
     """
     path = Path(path)
+    try:
+        return _read(path, tables)
+    except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
+        # h5py reports corrupt metadata or chunks as any of these.
+        raise TraceFormatError(f"{path}: corrupt trace ({type(exc).__name__}: {exc})") from None
+
+
+def _read(path: Path, tables: list[str] | None) -> RunTrace:
     with _open(path) as f:
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         if "schema_version" not in attrs or "_committed" not in f:
