@@ -263,7 +263,8 @@ class DistillationBackend:
             value_format=cfg.value_format, include_hidden=z is not None,
         )
         sparse = cands.select(kplan.k, kplan.n_tokens)
-        data = codec.encode(sparse, cfg.value_format)
+        # A budget that affords no whole token record sends nothing rather than a bare header.
+        data = codec.encode(sparse, cfg.value_format) if kplan.n_tokens else b""
         ks = kplan.k
         return UploadPayload(
             client, state.round, data, kplan.n_tokens, T,
@@ -339,6 +340,7 @@ class DistillationBackend:
         merged_sparse = aggregate_sparse(
             sparse, self.plan.aggregation, weighting=weighting,
             data_sizes=[self.data_size(n) for n in names], k_down=cfg.downlink_k,
+            zero_pad_logits=cfg.zero_pad_logits,
         )
         if not self.plan.hidden:
             merged_sparse = SparseLogits(

@@ -188,6 +188,12 @@ class DistillationConfig:
     aggregation: AggregationName = "auto"
     client_weighting: Literal["uniform", "data_size", "confidence"] = "uniform"
     downlink_k: int = 64
+    # zero_pad baseline: which "logits" are zero-padded. log_prob (default): the
+    # log-probabilities the codec carries, so padded zeros outrank every reported
+    # entry (the artificial mass the paper criticises); centered: minus each
+    # client's estimated vocabulary-mean log-prob, a proxy for raw LM logits
+    # (a kinder baseline). See cosim/engine/aggregation.py.
+    zero_pad_logits: Literal["log_prob", "centered"] = "log_prob"
     # Uplink budget of the adaptive k policies when the caller gives none (standalone runs)
     # [bytes per client and round].
     default_budget_bytes: int = 16384
@@ -228,6 +234,7 @@ class DistillationConfig:
             "client_weighting", self.client_weighting, ("uniform", "data_size", "confidence")
         )
         check_int_range("downlink_k", self.downlink_k, 1)
+        check_choice("zero_pad_logits", self.zero_pad_logits, ("log_prob", "centered"))
         check_int_range("default_budget_bytes", self.default_budget_bytes, 1)
         layer = self.hidden_layer
         if not (layer < 0 and float(layer).is_integer()) and not 0 < layer <= 1:

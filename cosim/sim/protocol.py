@@ -295,7 +295,12 @@ class RoundProtocol:
         self.inflight.pop(c, None)
         self.rec.event(env.now, c, round_index=r, **encode_event)
         if not upload.data:
-            state.outcome[c] = "no_upload"  # local_only: nothing to send
+            if getattr(upload, "below_k_min", False):
+                # The budget left affords no whole token record: a miss, not a choice.
+                self.rec.event(env.now, c, "no_budget", r, detail="no token record fits")
+                state.outcome[c] = "missed"
+            else:
+                state.outcome[c] = "no_upload"  # local_only: nothing to send
             return
         if state.deadline_s is not None and env.now >= state.deadline_s:
             self.rec.event(env.now, c, round_index=r, **late_event)

@@ -105,7 +105,8 @@ def check_event_order(trace) -> None:
             if np.isfinite(deadline):
                 assert times[ended[0]] <= deadline + 1e-9
         else:
-            recorded = {"late", "update_skipped", "downlink_missed", "encode"} & set(times)
+            misses = {"late", "update_skipped", "downlink_missed", "encode", "no_budget"}
+            recorded = misses & set(times)
             assert recorded, (rnd, client, times)
 
 
