@@ -159,6 +159,10 @@ def loaded_from_trace(trace_path: Path) -> LoadedScenario:
     text = str(attrs["scenario_yaml"])
     config = parse_scenario(text, origin, overrides)
     path = Path(origin) if attrs.get("scenario_path") else None
+    if path is not None:  # as load_scenario does, so the config matches the checkpoint's
+        from cosim.scenario_paths import resolve_scenario_paths
+
+        config = resolve_scenario_paths(config, path.parent)
     return LoadedScenario(config=config, text=text, path=path, overrides=overrides)
 
 
