@@ -161,3 +161,17 @@ def test_shipped_scenarios_load_from_anywhere(monkeypatch: pytest.MonkeyPatch,
     for path in sorted((REPO / "scenarios").glob("*.yaml")):
         if "base:" not in path.read_text():  # study files have their own loader
             load_scenario(path)
+
+
+def test_resume_resolves_paths_like_the_original_load(tmp_path: Path) -> None:
+    """``cosim run --resume`` rebuilds the scenario from the trace: same resolved config,
+    or the checkpoint (which stores that config) would be refused."""
+    from cosim.sim.runner import loaded_from_trace
+    from cosim.trace.writer import TraceWriter
+
+    loaded = load_scenario(REPO / "scenarios" / "trace_replay.yaml")
+    out = tmp_path / "run.h5"
+    TraceWriter(out, scenario_yaml=loaded.text, resolved_config=loaded.resolved_plain(),
+                seed=loaded.config.seed, command="run", scenario_path=str(loaded.path),
+                overrides=loaded.overrides).close()
+    assert loaded_from_trace(out).resolved_plain() == loaded.resolved_plain()
