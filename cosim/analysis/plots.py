@@ -98,7 +98,8 @@ def plot_pareto(summary: pd.DataFrame, out_dir: Path) -> Path:
         ax.scatter(rows["latency_p50_s"], rows["final_mean_accuracy"], label=str(method), s=25)
     front = pareto_front(summary, "latency_p50_s", "final_mean_accuracy")
     if len(front):
-        ax.plot(front["latency_p50_s"], front["final_mean_accuracy"], "k--", lw=1, label="Pareto")
+        ax.plot(front["latency_p50_s"], front["final_mean_accuracy"], "k--", lw=1, marker="o",
+                ms=10, mfc="none", label="Pareto front")
     ax.set_xlabel("median round latency [s]")
     ax.set_ylabel("final mean accuracy (union split)")
     ax.grid(alpha=0.3)
