@@ -227,10 +227,14 @@ def run_scenario(
         bar = tqdm(total=rounds, initial=first_round, desc=scenario.name, unit="round",
                    disable=not progress)
 
+        # Rounds covered by the newest checkpoint (what a resume would start after).
+        checkpointed = [first_round]
+
         def round_done(r: int) -> None:
             bar.update(1)
             bar.set_postfix(sim_s=f"{env.now:.2f}")
             if every and ((r + 1) % every == 0 or r + 1 == rounds):
+                checkpointed[0] = r + 1
                 recorder.flush()
                 save_checkpoint(ckpt, {
                     "config_json": config_json, "next_round": r + 1, "now_s": env.now,
@@ -244,10 +248,7 @@ def run_scenario(
             if stop is not None and stop.signum:
                 recorder.flush()
                 bar.close()
-                done = int(state["next_round"]) if state else 0
-                if ckpt.is_file():
-                    done = int(torch_load_rounds(ckpt))
-                raise RunInterrupted(stop.signum, out_path, done)
+                raise RunInterrupted(stop.signum, out_path, checkpointed[0])
             env.step()
         bar.close()
         recorder.flush()
@@ -264,10 +265,3 @@ def run_scenario(
 
         plot_run(read_trace(out_path), out_path.with_name(out_path.stem + "_plots"))
     return out_path
-
-
-def torch_load_rounds(ckpt: Path) -> int:
-    """Rounds completed according to a checkpoint (its next round)."""
-    import torch
-
-    return int(torch.load(ckpt, weights_only=True)["next_round"])
