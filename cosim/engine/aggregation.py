@@ -20,18 +20,30 @@ Policies (all computed on the union entries, never dense [T, V] per client):
       Q̃_j(v) = Σ_{i: v∈S_ij} w̃_ij p_ij(v) / Σ_{i: v∈S_ij} w̃_ij
       Q_j(v) = Q̃_j(v) · (1 − r̄_j) / Σ_{u∈U_j} Q̃_j(u),   r̄_j = Σ_i w̃_ij r_ij
 
-* ``zero_pad`` (baseline): every client's logit vector has its reported
-  entries and zeros elsewhere; logits are averaged and softmaxed over V::
+* ``zero_pad`` (the paper's baseline): unreported *probabilities* are 0; the
+  weighted mean over clients is renormalised over the union of reported
+  tokens::
+
+      Q̃_j(v) = Σ_{i: v∈S_ij} w̃_ij p_ij(v),    Q_j(v) = Q̃_j(v) / Σ_{u∈U_j} Q̃_j(u)
+
+  (no mass off U_j: the clients' residuals are dropped).
+
+* ``zero_pad_logits`` (illustration only, never a baseline): zero-pad
+  *log*-probabilities, average and softmax over V::
 
       L_j(v) = Σ_{i: v∈S_ij} w̃_ij ℓ_ij(v)   (0 for v ∉ U_j),   Q_j = softmax(L_j)
 
   ``zero_pad_logits="log_prob"`` uses ``ℓ = log p`` (what the codec carries);
   since log p ≤ 0, the V − |U_j| zero-filled entries then *outrank* every
-  reported one: the artificial mass the paper criticises. ``"centered"``
-  subtracts the client's estimated vocabulary-mean log-prob
+  reported one and invert the teacher (its argmax is an unreported token).
+  ``"centered"`` subtracts the client's estimated vocabulary-mean log-prob
   ``m̂_ij = (Σ_S log p + (V − k) log f_ij) / V`` first, a proxy for raw
-  (roughly zero-mean) LM logits. Averaging is over logits, so the result is
-  also sparse: union entries plus a shared ``softmax`` floor.
+  (roughly zero-mean) LM logits.
+
+Invariants (tested): merging one client returns that client's top entries and
+argmax under every policy; with quality weights
+(:mod:`cosim.engine.aggregation_weights`) a client no better than uniform
+barely moves the merged cross-entropy on the true tokens.
 
 The result goes down as the global top-``k_down`` of Q_j plus the residual
 ``1 − Σ top-k_down``: a :class:`SparseLogits` the codec encodes as is (tokens
@@ -49,7 +61,8 @@ import numpy as np
 from cosim.engine.aggregation_weights import Weighting, client_weights
 from cosim.engine.codec_sparse import SparseLogits, segment_sum
 
-AggregationPolicy = Literal["zero_pad", "masked_mean", "residual"]
+AggregationPolicy = Literal["zero_pad", "masked_mean", "residual", "zero_pad_logits"]
+POLICIES: tuple[str, ...] = ("zero_pad", "masked_mean", "residual", "zero_pad_logits")
 ZeroPadLogits = Literal["log_prob", "centered"]
 
 _LOG_TINY = float(np.log(1e-30))
@@ -64,13 +77,21 @@ def aggregate(
     weighting: Weighting = "uniform",
     data_sizes: Sequence[float] | None = None,
     reliability: Sequence[float] | None = None,
+    targets: np.ndarray | None = None,
+    likelihood_temperature_nats: float = 1.0,
     k_down: int = 64,
     zero_pad_logits: ZeroPadLogits = "log_prob",
     confidence_eps_nats: float = 0.1,
 ) -> SparseLogits:
-    """Merge what the clients delivered into the global top-``k_down`` + residual."""
+    """Merge what the clients delivered into the global top-``k_down`` + residual.
+
+    ``targets`` [T] (true next token ids, −1 unknown) is required by the
+    ``likelihood`` weighting.
+    """
     weights = client_weights(clients, weighting, data_sizes=data_sizes,
-                             reliability=reliability, confidence_eps_nats=confidence_eps_nats)
+                             reliability=reliability, targets=targets,
+                             likelihood_temperature_nats=likelihood_temperature_nats,
+                             confidence_eps_nats=confidence_eps_nats)
     return aggregate_weighted(clients, weights, policy, k_down=k_down,
                               zero_pad_logits=zero_pad_logits)
 
@@ -86,8 +107,8 @@ def aggregate_weighted(
     """:func:`aggregate` with explicit per-token weights ``weights[i]`` [T_i] (≥ 0)."""
     if not clients:
         raise ValueError("clients: nothing to aggregate")
-    if policy not in ("zero_pad", "masked_mean", "residual"):
-        raise ValueError(f"policy: must be zero_pad, masked_mean or residual, got {policy!r}")
+    if policy not in POLICIES:
+        raise ValueError(f"policy: must be one of {', '.join(POLICIES)}, got {policy!r}")
     if k_down < 1:
         raise ValueError(f"k_down: must be >= 1, got {k_down}")
     V = clients[0].vocab_size
@@ -119,6 +140,11 @@ def aggregate_weighted(
         union_mass = segment_sum(u_rows, q_tilde, T)
         scale = np.divide(1.0 - r_bar, union_mass, out=np.zeros(T), where=union_mass > 0)
         q = q_tilde * scale[u_rows]
+    elif policy == "zero_pad":
+        u_keys, (num,) = _group_sum(keys, [w_e * p])
+        u_rows = u_keys // V
+        union_mass = segment_sum(u_rows, num, T)
+        q = num / np.maximum(union_mass, 1e-300)[u_rows]
     else:
         logit = _zero_pad_logits(clients, zero_pad_logits, f_tok)[live]
         u_keys, (lsum,) = _group_sum(keys, [w_e * logit])

@@ -50,6 +50,14 @@ def test_masked_mean_hand_example() -> None:
 
 def test_zero_pad_hand_example() -> None:
     out = aggregate([A, B], "zero_pad", k_down=4)
+    # probability padding: Q̃ = {0: (.6+.5)/2, 1: .3/2, 2: .4/2} = {.55, .15, .2}, sum .9;
+    # renormalised over the union, nothing off it
+    assert as_dict(out) == pytest.approx({0: 0.55 / 0.9, 1: 0.15 / 0.9, 2: 0.2 / 0.9})
+    assert out.residual[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_zero_pad_logits_illustration_hand_example() -> None:
+    out = aggregate([A, B], "zero_pad_logits", k_down=4)
     # L = {0: (ln .6 + ln .5)/2, 1: ln(.3)/2, 2: ln(.4)/2, 3: 0}; e^L = {√.3, √.3, √.4, 1}
     z = 2 * math.sqrt(0.3) + math.sqrt(0.4) + 1
     expected = {0: math.sqrt(0.3) / z, 1: math.sqrt(0.3) / z, 2: math.sqrt(0.4) / z}
@@ -60,7 +68,7 @@ def test_zero_pad_hand_example() -> None:
 
 
 def test_zero_pad_centered_hand_example() -> None:
-    out = aggregate([A, B], "zero_pad", k_down=4, zero_pad_logits="centered")
+    out = aggregate([A, B], "zero_pad_logits", k_down=4, zero_pad_logits="centered")
     # m̂_A = (ln .6 + ln .3 + 2 ln .05)/4, m̂_B = (ln .5 + ln .4 + 2 ln .05)/4
     mA = (math.log(0.6) + math.log(0.3) + 2 * math.log(0.05)) / 4
     mB = (math.log(0.5) + math.log(0.4) + 2 * math.log(0.05)) / 4
@@ -115,9 +123,9 @@ def test_partial_delivery_uses_only_clients_that_delivered() -> None:
     np.testing.assert_allclose(out.hidden, [[5.0, 10.5], [2, 3], [4, 5]])
 
 
-# --- the paper's criticism: zero padding invents mass on unreported entries --------------
+# --- the paper's criticism: zero-padded log-probs invent mass on unreported entries ------
 
-def test_zero_pad_puts_artificial_mass_on_unreported_entries() -> None:
+def test_zero_pad_logits_puts_artificial_mass_on_unreported_entries() -> None:
     rng = np.random.default_rng(1)
     V, T, k = 1000, 20, 10
     ids = np.stack([rng.permutation(V)[:k] for _ in range(T)])
@@ -126,10 +134,13 @@ def test_zero_pad_puts_artificial_mass_on_unreported_entries() -> None:
                for _ in range(2)]
     unreported_true = np.mean([c.residual for c in clients], axis=0)  # .05 per token
     res = aggregate(clients, "residual", k_down=k)
-    zp = aggregate(clients, "zero_pad", k_down=k)
+    zp = aggregate(clients, "zero_pad_logits", k_down=k)
+    prob_pad = aggregate(clients, "zero_pad", k_down=k)
     # residual: the mass off the reported set is exactly the clients' mean residual
     np.testing.assert_allclose(res.residual, unreported_true, atol=1e-6)
-    # zero_pad: 990 zero logits outweigh log-probs ≤ 0 — nearly all mass moves off the set
+    # probability padding keeps everything on the reported set (the baseline is sane)
+    np.testing.assert_allclose(prob_pad.residual, 0.0, atol=1e-6)
+    # zero_pad_logits: 990 zero logits outweigh log-probs ≤ 0 — nearly all mass moves off the set
     assert np.all(zp.residual > 0.95)
     assert np.all(zp.residual > 10 * unreported_true)
 
@@ -169,6 +180,13 @@ def dense_reference(clients: list[SparseLogits], w: list[np.ndarray], policy: st
             union = qt * (1 - r_bar) / qt.sum() if qt.sum() > 0 else qt
             # the leftover mass r̄ is spread over the entries nobody reported
             Q[j] = np.where(den > 0, union, (1 - union.sum()) / max(1, (den == 0).sum()))
+        elif policy == "zero_pad":
+            num = np.zeros(V)
+            for c, x in live:
+                lo, hi = c.offsets[j], c.offsets[j + 1]
+                num[c.indices[lo:hi]] += x / tot * c.probs[lo:hi]
+            # an empty union leaves all mass as residual, spread uniformly
+            Q[j] = num / num.sum() if num.sum() > 0 else np.full(V, 1.0 / V)
         else:
             L = np.zeros(V)
             for c, x in live:
@@ -183,14 +201,15 @@ def dense_reference(clients: list[SparseLogits], w: list[np.ndarray], policy: st
     return Q
 
 
-@pytest.mark.parametrize("policy", ["residual", "masked_mean", "zero_pad", "centered"])
+@pytest.mark.parametrize("policy", ["residual", "masked_mean", "zero_pad", "zero_pad_logits",
+                                    "centered"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_matches_dense_reference(policy: str, seed: int) -> None:
     clients = random_clients(seed)
     rng = np.random.default_rng(100 + seed)
     w = [rng.uniform(0.1, 2.0, size=c.n_tokens) for c in clients]
     pad = "centered" if policy == "centered" else "log_prob"
-    pol = "zero_pad" if policy == "centered" else policy
+    pol = "zero_pad_logits" if policy == "centered" else policy
     V = clients[0].vocab_size
     out = aggregate_weighted(clients, w, pol, k_down=V, zero_pad_logits=pad)  # type: ignore[arg-type]
     Q = dense_reference(clients, w, pol, pad)
@@ -241,3 +260,106 @@ def test_invalid_inputs() -> None:
         aggregate([A], "mean")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="hidden"):
         aggregate([A, one_token(4, {1: 0.5}, hidden=[1.0])])
+
+
+# --- invariants (DESIGN.md 1.4) and quality weights -------------------------------------
+
+REAL_POLICIES = ["residual", "masked_mean", "zero_pad"]
+
+
+@pytest.mark.parametrize("policy", REAL_POLICIES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_merging_one_client_returns_that_client(policy: str, seed: int) -> None:
+    (client,) = random_clients(seed, n=1)
+    out = aggregate([client], policy, k_down=12)  # type: ignore[arg-type]
+    for j in range(client.n_tokens):
+        mine = as_dict(client, j)
+        got = as_dict(out, j)
+        assert set(got) == set(mine)
+        if mine:
+            assert max(got, key=got.get) == max(mine, key=mine.get)  # type: ignore[arg-type]
+            # residual and masked_mean return the very distribution; zero_pad renormalises it
+            scale = 1.0 / sum(mine.values()) if policy == "zero_pad" else 1.0
+            assert got == pytest.approx({v: p * scale for v, p in mine.items()}, rel=1e-5)
+
+
+def test_zero_pad_logits_illustration_inverts_a_single_client() -> None:
+    # one client, one token, argmax id 0; the padded zeros (ids 2, 3) outrank every log p < 0:
+    # Q = {0: .6, 1: .3, 2: 1, 3: 1} / 2.9, so the merged argmax is an unreported id
+    out = aggregate([A], "zero_pad_logits", k_down=4)
+    assert as_dict(out) == pytest.approx({0: 0.6 / 2.9, 1: 0.3 / 2.9})
+    assert out.floor()[0] == pytest.approx(1 / 2.9)
+    assert out.floor()[0] > max(as_dict(out).values())
+
+
+def cross_entropy(sl: SparseLogits, y: np.ndarray) -> float:
+    """−mean_j log q_j(y_j) of the reconstructed distribution [nats]."""
+    from cosim.engine.aggregation_weights import true_token_log_probs
+
+    return -float(true_token_log_probs(sl, y).mean())
+
+
+def good_and_junk(seed: int, V: int = 2000, T: int = 300, k: int = 8
+                  ) -> tuple[SparseLogits, list[SparseLogits], np.ndarray]:
+    """A client that gives the true token ~0.5 on 80% of positions, two near-uniform ones."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, V, size=T)
+    ids = np.stack([rng.permutation(V)[:k] for _ in range(T)])
+    hit = rng.uniform(size=T) < 0.8
+    ids[hit, 0] = y[hit]
+    ids[hit, 1:] = np.where(ids[hit, 1:] == y[hit, None], (y[hit, None] + 1) % V, ids[hit, 1:])
+    p = np.full((T, k), 0.3 / (k - 1))
+    p[:, 0] = 0.5
+    good = sparse_from_rows(ids, p, np.full(T, k), V)
+    junk = []
+    for _ in range(2):
+        jids = np.stack([rng.permutation(V)[:k] for _ in range(T)])
+        jp = (1.0 / V) * rng.uniform(0.9, 1.1, size=(T, k))
+        junk.append(sparse_from_rows(jids, jp, np.full(T, k), V))
+    return good, junk, y
+
+
+def good_covers(sl: SparseLogits, y: np.ndarray) -> np.ndarray:
+    """Whether y_j is among token j's reported ids [T] bool."""
+    rows = sl.rows()
+    out = np.zeros(sl.n_tokens, dtype=bool)
+    out[rows[sl.indices == y[rows]]] = True
+    return out
+
+
+def test_likelihood_scores_and_weights_closed_form() -> None:
+    # A: y=0 reported .6; B: y=0 reported .5; C: y=3 unreported by A → floor .05
+    y = np.array([0])
+    from cosim.engine.aggregation_weights import likelihood_scores, likelihood_weights
+
+    ell = likelihood_scores([A, B], y)
+    assert ell == pytest.approx([math.log(0.6), math.log(0.5)])
+    assert likelihood_scores([A], np.array([3])) == pytest.approx([math.log(0.05)])
+    w = likelihood_weights(ell, 4, temperature_nats=0.5)
+    assert w == pytest.approx([1.0, math.exp((math.log(0.5) - math.log(0.6)) / 0.5)])
+    # no better than uniform (log .05 < −log 4): weight 0; unknown targets are skipped
+    assert likelihood_weights(np.array([math.log(0.05), -math.log(4)]), 4).tolist() == [0, 0]
+    assert likelihood_scores([A], np.array([-1])).tolist() == [-math.inf]
+    with pytest.raises(ValueError, match="targets"):
+        client_weights([A], "likelihood")
+
+
+@pytest.mark.parametrize("policy", REAL_POLICIES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_uniform_clients_barely_move_the_merged_target(policy: str, seed: int) -> None:
+    good, junk, y = good_and_junk(seed)
+    alone = aggregate([good], policy, weighting="likelihood", targets=y, k_down=64)  # type: ignore[arg-type]
+    merged = aggregate([good, *junk], policy, weighting="likelihood", targets=y,  # type: ignore[arg-type]
+                       k_down=64)
+    # δ = 0.1 nats. The junk clients' ℓ is ≈ −log V, at most ~0.1 nats above it by chance, so
+    # their weight is ≤ exp(ℓ_junk − ℓ_good) ≈ exp(−log 2000 + 1.1 + 0.1) < 2e-3: a shift far
+    # below δ. zero_pad gives an unreported y probability 0 (CE floored at 69 nats), where
+    # any junk mass moves CE arbitrarily: compare it on the positions the good client covers.
+    ys = y if policy != "zero_pad" else np.where(good_covers(good, y), y, -1)
+    assert abs(cross_entropy(merged, ys) - cross_entropy(alone, ys)) < 0.1
+    if policy == "residual":
+        assert abs(cross_entropy(merged, y) - cross_entropy(good, y)) < 0.1
+    # uniform weights, by contrast, dilute the good client by 3 (≈ log 3 nats on the hits)
+    if policy == "residual":
+        diluted = aggregate([good, *junk], policy, weighting="uniform", k_down=64)
+        assert cross_entropy(diluted, y) - cross_entropy(good, y) > 0.5
