@@ -10,9 +10,16 @@ the exact payload size. Sizes come from the real codec
 whenever the budget affords k_min on at least one token.
 
 * ``fixed`` — k_j = k for all T tokens; the budget is ignored (baseline).
-* ``channel_adaptive`` — the budget ``B = η · R̂ · (deadline − t0)`` [bits]
-  (:func:`bit_budget`) buys the largest uniform k in [k_min, k_max] whose
-  *encoded* size fits. DESIGN.md's closed form
+* ``channel_adaptive`` — coverage and channel. The channel sets a cap, the
+  knowledge a need, and each token sends the smaller::
+
+      B        = η · R̂ · (deadline − t0)                 (:func:`bit_budget`) [bits]
+      k_cap    = largest uniform k whose *encoded* size fits B
+      k_need,j = smallest k with Σ_{top-k} p_j ≥ ρ        (:func:`coverage_k`)
+      k_j      = clip(min(k_cap, k_need,j), k_min, k_max)
+
+  ρ = ``coverage`` (default 0.9) is the stopping rule; ρ = 1 is the pure
+  "fill the budget" rule (k_j = k_cap). DESIGN.md's closed form
   ``k = ⌊(B − header − T·b_res − H)/(T·(b_idx + b_val))⌋`` with
   ``b_idx = ⌈log2 V⌉`` is reported as ``formula_k``. Rice-coded indices cost
   less than b_idx, so for moderate k the exact search affords a larger k; at
@@ -104,6 +111,7 @@ def plan_k(
     budget_bits: float | None = None,
     value_format: ValueFormat = "fp16",
     include_hidden: bool = True,
+    coverage: float = 0.9,
 ) -> KPlan:
     """Choose k_j per token and the number of tokens sent (see module docstring).
 
@@ -132,6 +140,8 @@ def plan_k(
         m = int(np.searchsorted(HEADER_BYTES + np.cumsum(sizes_lo), budget, side="right"))
         return KPlan(k_lo[:m], m, HEADER_BYTES + int(sizes_lo[:m].sum()), True, f_k)
     if policy == "channel_adaptive":
+        if not 0.0 < coverage <= 1.0:
+            raise ValueError(f"coverage: must be in (0, 1], got {coverage!r}")
         best = lo
         a, b = lo + 1, hi  # invariant: size(best) fits; search the largest fitting k in [a, b]
         while a <= b:
@@ -140,9 +150,24 @@ def plan_k(
                 best, a = mid, mid + 1
             else:
                 b = mid - 1
-        kk = np.full(T, best, dtype=np.int64)
+        # min(k_cap, k_need) ≤ k_cap on every token, so the plan still fits the budget
+        kk = np.clip(np.minimum(best, coverage_k(cands, coverage)), lo, hi).astype(np.int64)
         return KPlan(kk, T, sizer.total(kk), False, f_k)
     return _entropy_plan(cands, sizer, lo, hi, budget, f_k)
+
+
+def coverage_k(cands: TopKCandidates, coverage: float) -> np.ndarray:
+    """``k_need,j`` = smallest k with ``Σ_{top-k} p_j ≥ ρ`` [T] int64.
+
+    Tokens whose K_max candidates hold less than ρ need all K_max of them.
+    ρ ≥ 1 returns K_max everywhere (no stopping rule).
+    """
+    if coverage >= 1.0:
+        return np.full(cands.n_tokens, cands.k_max, dtype=np.int64)
+    mass = np.cumsum(np.exp(cands.log_probs.astype(np.float64)), axis=1)
+    # count of prefixes still below ρ, plus the one that reaches it
+    need = (mass < coverage).sum(axis=1) + 1
+    return np.minimum(need, cands.k_max).astype(np.int64)
 
 
 def entropy_allocation(entropy: np.ndarray, lam: float, k_min: int, k_max: int) -> np.ndarray:

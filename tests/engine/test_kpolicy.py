@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from cosim.engine import codec
 from cosim.engine.codec_sparse import TopKCandidates, candidates_from_logits
-from cosim.engine.kpolicy import KPlan, bit_budget, entropy_allocation, formula_k, plan_k
+from cosim.engine.kpolicy import (
+    KPlan,
+    bit_budget,
+    coverage_k,
+    entropy_allocation,
+    formula_k,
+    plan_k,
+)
 
 V = 4096
 
@@ -59,8 +66,10 @@ def test_encoded_bytes_never_exceed_budget(
 
 
 def test_channel_adaptive_picks_largest_fitting_uniform_k() -> None:
+    # coverage ρ = 1: no stopping rule, the pure "fill the budget" k_cap
     for budget_bytes in (1_500, 4_000, 7_000):
-        plan = plan_k(CANDS, "channel_adaptive", k_min=2, k_max=48, budget_bits=8 * budget_bytes)
+        plan = plan_k(CANDS, "channel_adaptive", k_min=2, k_max=48, budget_bits=8 * budget_bytes,
+                      coverage=1.0)
         k = int(plan.k[0])
         assert np.all(plan.k == k) and plan.n_tokens == 64 and not plan.below_k_min
         assert plan.n_bytes <= budget_bytes
@@ -91,7 +100,8 @@ def test_below_k_min_sends_the_longest_fitting_prefix() -> None:
 def test_entropy_adaptive_gives_more_entries_to_uncertain_tokens() -> None:
     budget_bits = 8 * 5_000
     plan = plan_k(CANDS, "entropy_adaptive", k_min=2, k_max=48, budget_bits=budget_bits)
-    uniform = plan_k(CANDS, "channel_adaptive", k_min=2, k_max=48, budget_bits=budget_bits)
+    uniform = plan_k(CANDS, "channel_adaptive", k_min=2, k_max=48, budget_bits=budget_bits,
+                     coverage=1.0)
     H = CANDS.entropy
     order = np.argsort(H)
     assert np.all(np.diff(plan.k[order]) >= 0)  # k_j non-decreasing in H_j
@@ -99,6 +109,32 @@ def test_entropy_adaptive_gives_more_entries_to_uncertain_tokens() -> None:
     assert plan.n_bytes <= budget_bits / 8
     # same total budget: spends it about as fully as the uniform policy
     assert plan.n_bytes >= 0.9 * uniform.n_bytes
+
+
+def test_coverage_and_channel_k() -> None:
+    # k_j = clip(min(k_cap, k_need,j), k_min, k_max), k_need,j the smallest k with top-k mass ≥ ρ
+    rho = 0.9
+    mass = np.cumsum(np.exp(CANDS.log_probs.astype(np.float64)), axis=1)
+    need = np.array([int(np.argmax(row >= rho)) + 1 if row[-1] >= rho else CANDS.k_max
+                     for row in mass])
+    np.testing.assert_array_equal(coverage_k(CANDS, rho), need)
+    for budget_bytes in (1_500, 7_000, 10**6):
+        cap = plan_k(CANDS, "channel_adaptive", k_min=2, k_max=40,
+                     budget_bits=8 * budget_bytes, coverage=1.0)
+        plan = plan_k(CANDS, "channel_adaptive", k_min=2, k_max=40,
+                      budget_bits=8 * budget_bytes, coverage=rho)
+        k_cap = int(cap.k[0])
+        np.testing.assert_array_equal(plan.k, np.clip(np.minimum(k_cap, need), 2, 40))
+        assert plan.n_bytes <= cap.n_bytes <= budget_bytes
+    # a generous budget: confident tokens stop early, so far fewer bytes than filling it
+    rich = plan_k(CANDS, "channel_adaptive", k_min=2, k_max=40, budget_bits=8e6)
+    assert rich.k.min() < 40 and rich.n_bytes < plan_k(
+        CANDS, "channel_adaptive", k_min=2, k_max=40, budget_bits=8e6, coverage=1.0).n_bytes
+    # a near-deterministic token needs one entry
+    sharp = candidates_from_logits(torch.tensor([[20.0] + [0.0] * 99]), 8)
+    assert coverage_k(sharp, 0.9).tolist() == [1]
+    with pytest.raises(ValueError, match="coverage"):
+        plan_k(CANDS, "channel_adaptive", budget_bits=1e6, coverage=0.0)
 
 
 def test_entropy_allocation_formula() -> None:
