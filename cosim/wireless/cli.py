@@ -66,6 +66,15 @@ def run_command(args: argparse.Namespace) -> int:
         scenario_path=str(args.scenario),
         overrides=loaded.overrides,
     ) as trace:
+        trace.append("clients", {
+            "client": [c.index for c in clients], "name": [c.name for c in clients],
+            "model": [c.group.model.preset for c in clients],
+            "domain": [c.group.domain or "" for c in clients],
+            "distance_m": [float(d) for d in distances], "speed_mps": [float(v) for v in speeds],
+            "device": [c.group.device for c in clients],
+            # no model is built in a wireless-only run: parameter counts are unknown (-1)
+            "n_params": [-1] * len(clients), "n_trainable": [-1] * len(clients),
+        })  # fmt: skip
         summary = run_wireless(
             scenario.wireless, distances, speeds, np.random.default_rng(wireless_seq), trace,
             uplink_source=uplink_source,

@@ -332,9 +332,15 @@ class WirelessNetwork:
                 continue
             if not any(e.busy() for e in engines):
                 continue
+            # Sleep no further than the slots simulated so far (a run capped at
+            # MAX_RUN_SLOTS must resume where it stopped: skipping slots while a transfer
+            # is backlogged would lose link time), nor past the next outside event or
+            # deadline. When no slot could run (the next slot would end after a
+            # deadline, or start at or after an outside event), wait for that moment.
             t_wake = min(t_ext, t_dl)
-            if not math.isfinite(t_wake):
-                t_wake = engines[0].next_slot * slot_s
+            t_sim = engines[0].next_slot * slot_s
+            if t_sim > env.now + _EPS * slot_s:
+                t_wake = min(t_wake, t_sim)
             yield env.timeout(max(0.0, t_wake - env.now))
 
     def _cut_due(self, drv: _Driver) -> None:

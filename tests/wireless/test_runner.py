@@ -73,3 +73,29 @@ def test_cli_writes_an_hdf5_trace(tmp_path):
     assert len(trace["transfers"]) == 6
     assert trace.config["wireless"]["mac"]["scheduler"] == "max_rate"
     assert len(trace["packets"]) == 6 * 14
+    clients = trace["clients"]  # filled although no model is built
+    assert list(clients["client"]) == [0, 1, 2]
+    assert list(clients["name"]) == ["a-0", "a-1", "a-2"]
+    np.testing.assert_allclose(clients["distance_m"], 100.0)
+    assert list(clients["n_params"]) == [-1, -1, -1]
+
+
+def test_cli_wireless_imports_neither_torch_nor_transformers(tmp_path):
+    """The wireless model never needs them (slow to import, large)."""
+    import subprocess
+    import sys
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "name: w\nseed: 4\nclients:\n  - name: a\n    count: 2\n    distance_m: 100\n"
+        "wireless:\n  traffic: {payload_bytes: 2000, period_s: 0.1, rounds: 1}\n"
+    )
+    code = (
+        "import sys; from cosim.cli import main\n"
+        f"rc = main(['wireless', {str(scenario)!r}, '--out', {str(tmp_path / 'r.h5')!r}])\n"
+        "bad = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
+        "print('LOADED', bad); sys.exit(rc or bool(bad))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "LOADED []" in proc.stdout
