@@ -35,8 +35,10 @@ from pathlib import Path
 import numpy as np
 
 from cosim.channels.config import TraceReplayConfig
-from cosim.channels.formats import open_store
+from cosim.channels.formats import detect_format, open_store
+from cosim.channels.linkqueue import MahimahiSchedule, MahimahiSource
 from cosim.channels.location import trace_error
+from cosim.channels.mahimahi import read_mahimahi_timestamps
 from cosim.channels.series import ChannelTrace, SampleStore
 from cosim.errors import TraceFormatError
 from cosim.wireless.channel import ChannelBlock, ChannelSource
@@ -298,7 +300,7 @@ def build_replay_source(
     base_dir: str | os.PathLike[str] | None = None,
     *,
     required_duration_s: float | None = None,
-) -> ReplaySource:
+) -> ReplaySource | MahimahiSource:
     """Open the trace(s) of ``cfg`` and assign a series to each of ``n_clients`` clients.
 
     Args:
@@ -322,12 +324,17 @@ def build_replay_source(
     if cfg.client_columns and len(cfg.client_columns) != n_clients:
         raise trace_error(where, f"client_columns has {len(cfg.client_columns)} entries for "
                           f"{n_clients} clients")
+    resolved = [_resolve(p, base_dir) for p in paths]
+    if cfg.format == "mahimahi" or (
+        cfg.format == "auto" and all(_is_mahimahi(p) for p in resolved)
+    ):
+        return _build_mahimahi(cfg, resolved, n_clients, slot_s, required_duration_s)
     stores: list[SampleStore] = [
         open_store(
-            _resolve(p, base_dir), cfg.format, columns=cfg.columns,
+            p, cfg.format, columns=cfg.columns,
             allow_out_of_range_snr=cfg.allow_out_of_range_snr, cache_dir=cfg.cache_dir,
         )
-        for p in paths
+        for p in resolved
     ]
     assignment = []
     for i in range(n_clients):
@@ -367,3 +374,46 @@ def build_replay_source(
         stores, assignment, offsets, slot_s, loop=cfg.loop, interpolation=cfg.interpolation,
         snr_scale=cfg.snr_scale, snr_offset_db=cfg.snr_offset_db, rate_scale=cfg.rate_scale,
     )
+
+
+def _is_mahimahi(path: str) -> bool:
+    """``format: auto`` resolves ``path`` to Mahimahi (unreadable files: no, let open_store say)."""
+    if not os.path.isfile(path):
+        return False
+    return detect_format(path) == "mahimahi"
+
+
+def _build_mahimahi(
+    cfg: TraceReplayConfig, paths: list[str], n_clients: int, slot_s: float,
+    required_duration_s: float | None,
+) -> MahimahiSource:
+    """Exact link-queue replay of Mahimahi traces (:mod:`cosim.channels.linkqueue`)."""
+    where = ", ".join(paths)
+    if cfg.rate_scale != 1.0:
+        raise trace_error(where, f"rate_scale {cfg.rate_scale:g} cannot apply to a Mahimahi "
+                          "trace (replayed opportunity by opportunity); allowed: 1")
+    if cfg.interpolation != "zoh":
+        raise trace_error(where, "interpolation: linear cannot apply to a Mahimahi trace "
+                          "(replayed opportunity by opportunity); allowed: zoh")
+    if any(c != 0 for c in cfg.client_columns):
+        raise trace_error(where, "a Mahimahi trace has one series; client_columns must be 0")
+    cache: dict[str, MahimahiSchedule] = {}
+    for p in dict.fromkeys(paths):
+        if not os.path.exists(p):
+            raise trace_error(p, "no such file")
+        stamps, last_line = read_mahimahi_timestamps(p)
+        cache[p] = MahimahiSchedule(stamps, cfg.loop, p, last_line)
+    schedules = [cache[paths[i] if cfg.traces else paths[0]] for i in range(n_clients)]
+    offsets = np.array([cfg.offset_of(i) for i in range(n_clients)])
+    if required_duration_s is not None and not cfg.loop:
+        for i, sched in enumerate(schedules):
+            need = offsets[i] + required_duration_s
+            if need > sched.period * 1e-3 + TIME_EPS_S:
+                raise trace_error(
+                    sched.path,
+                    f"trace too short: it ends at {sched.period * 1e-3:g} s but client {i} "
+                    f"needs {need:g} s (offset {offsets[i]:g} s + {required_duration_s:g} s of "
+                    "scenario); set loop: true or use a longer trace",
+                    line=sched.last_line,
+                )
+    return MahimahiSource(schedules, offsets, slot_s)

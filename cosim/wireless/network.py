@@ -38,6 +38,7 @@ from cosim.wireless.config import WirelessConfig
 from cosim.wireless.counter_rng import new_key
 from cosim.wireless.mac import FULL_BUFFER, MacEngine, run_lockstep
 from cosim.wireless.packets import (
+    PacketRecords,
     TransferResult,
     delivered_prefix_bytes,
     packet_records,
@@ -120,6 +121,10 @@ class WirelessNetwork:
         self._queried: list[tuple[int, np.ndarray]] = []
         self._compact_at = COMPACT_ROWS
         self._wake: simpy.Event | None = None
+        # A source with exact per-client link queues (Mahimahi replay) serves the uplink
+        # itself, opportunity by opportunity, instead of the slot MAC.
+        self._link_queue = getattr(self.uplink_source, "link_queue", None)
+        self._exact: dict[int, tuple[simpy.Event, _Pending, object]] = {}
         env.process(self._drive())
 
     # ------------------------------------------------------------------ public API
@@ -146,6 +151,8 @@ class WirelessNetwork:
         an absolute simulated time [s]. The event's value is a :class:`TransferResult`.
         """
         self._check_client(client)
+        if self._link_queue is not None:
+            return self._submit_exact(client, payload_bytes, deadline_s, round)
         return self._submit(self._up, client, (client,), payload_bytes, deadline_s, round)
 
     def downlink_unicast(
@@ -244,7 +251,8 @@ class WirelessNetwork:
 
     def close(self) -> list[TransferResult]:
         """End every unfinished transfer now (as if cut off); returns their results."""
-        out = []
+        out = [self._exact_result(*self._exact.pop(n), cut_at=self.env.now)
+               for n in list(self._exact)]
         for drv in (self._up, self._down):
             for tid in list(drv.pending):
                 out.append(self._finish(drv, tid, self.env.now, cut=True))
@@ -291,6 +299,73 @@ class WirelessNetwork:
         if self._wake is not None and not self._wake.triggered:
             self._wake.succeed()
         return ev
+
+    def _submit_exact(
+        self, client: int, payload_bytes: int | None, deadline_s: float | None, round: int
+    ) -> simpy.Event:
+        """An uplink transfer through the source's link queue (e.g. exact Mahimahi replay).
+
+        The queue decides every packet's delivery time at submission; the event
+        fires at the last delivery (or the deadline). No radio is modelled, so
+        ``energy_j`` is 0.
+        """
+        if payload_bytes is not None and payload_bytes < 1:
+            raise ConfigFieldError("payload_bytes", f"must be >= 1, got {payload_bytes!r}")
+        if payload_bytes is None and deadline_s is None:
+            raise ConfigFieldError("deadline_s", "a full-buffer transfer needs a deadline")
+        sent = self._link_queue.send(  # type: ignore[union-attr]
+            client, self.env.now, payload_bytes, deadline_s, self.config.packets.mtu_bytes
+        )
+        ev = self.env.event()
+        p = _Pending(-1, ev, "uplink", (client,), round, payload_bytes, self.env.now, deadline_s,
+                     self._numbers)  # fmt: skip
+        self._numbers += 1
+        self._exact[p.number] = (ev, p, sent)
+
+        def fire() -> Generator[simpy.Event, object, None]:
+            yield self.env.timeout(max(0.0, sent.end_s - self.env.now))
+            if p.number in self._exact:
+                self._exact.pop(p.number)
+                ev.succeed(self._exact_result(ev, p, sent, cut_at=None))
+
+        self.env.process(fire())
+        return ev
+
+    def _exact_result(self, ev: simpy.Event, p: _Pending, sent: object,
+                      cut_at: float | None) -> TransferResult:
+        """The result of a link-queue transfer (``cut_at``: ended early by :meth:`close`)."""
+        first_tx = sent.first_tx_s.copy()  # type: ignore[attr-defined]
+        delivery = sent.delivery_s.copy()  # type: ignore[attr-defined]
+        end_s, cut = sent.end_s, sent.cut_off  # type: ignore[attr-defined]
+        if cut_at is not None:
+            delivery[~(delivery <= cut_at + _EPS)] = np.nan
+            first_tx[~(first_tx <= cut_at + _EPS)] = np.nan
+            end_s, cut = cut_at, True
+        n_bytes = int(sent.n_bytes)  # type: ignore[attr-defined]
+        mtu = self.config.packets.mtu_bytes
+        n_pk = delivery.shape[0]
+        seq = np.arange(n_pk, dtype=np.int64)
+        lost = np.isnan(delivery)
+        packets = PacketRecords(
+            seq=seq, size_bytes=np.minimum(mtu, n_bytes - seq * mtu).astype(np.int64),
+            enqueue_s=np.full(n_pk, p.start_s), first_tx_s=first_tx, delivery_s=delivery,
+            attempts=(~np.isnan(first_tx)).astype(np.int64), lost=lost,
+        )  # fmt: skip
+        result = TransferResult(
+            transfer=p.number, direction="uplink", clients=p.clients, round=p.round,
+            size_bytes=n_bytes, delivered_bytes=delivered_prefix_bytes(packets),
+            start_s=p.start_s, end_s=end_s, deadline_s=p.deadline_s,
+            complete=not bool(lost.any()) and p.size is not None, cut_off=cut,
+            packets=packets, energy_j=0.0,
+        )  # fmt: skip
+        if result.duration_s > 0:
+            rate = 8 * result.delivered_bytes / result.duration_s
+            old = self._tput.get(p.clients[0])
+            w = self.throughput_ewma_weight
+            self._tput[p.clients[0]] = rate if old is None else (1 - w) * old + w * rate
+        if cut_at is not None:
+            ev.succeed(result)
+        return result
 
     def _drive(self) -> Generator[simpy.Event, object, None]:
         env, slot_s = self.env, self.slot_s
