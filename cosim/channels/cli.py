@@ -26,6 +26,9 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
                    help="input format (default: guessed from the file)")
     p.add_argument("--allow-out-of-range-snr", action="store_true",
                    help="accept SNRs outside [-80, 80] dB")
+    p.add_argument("--throughput-convention", default="hold", choices=("hold", "pensieve"),
+                   help="throughput-log rows hold until the next row (hold) or cover the "
+                   "interval ending at their time (pensieve)")
     g = p.add_argument_group("drive-test column mapping (--from drive_test)")
     g.add_argument("--time-column", default="Timestamp", help="time column name")
     g.add_argument("--time-unit", default="s", choices=("s", "ms", "us", "datetime"))
@@ -52,6 +55,7 @@ def _read(args: argparse.Namespace, path: str) -> ChannelTrace:
     return read_trace(
         path, args.from_format, columns=columns,
         allow_out_of_range_snr=args.allow_out_of_range_snr,
+        throughput_convention=args.throughput_convention,
     )
 
 
@@ -95,7 +99,8 @@ def _info(args: argparse.Namespace) -> int:
 
     if args.from_format in ("auto", "native_h5", "native_csv"):
         store = open_store(args.file, args.from_format,
-                           allow_out_of_range_snr=args.allow_out_of_range_snr)
+                           allow_out_of_range_snr=args.allow_out_of_range_snr,
+                           throughput_convention=args.throughput_convention)
     else:
         store = _read(args, args.file)
     try:

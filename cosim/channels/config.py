@@ -97,6 +97,10 @@ class TraceReplayConfig:
         rate_scale: rate replayed = ``rate_scale · rate`` [bit/s].
         allow_out_of_range_snr: accept SNRs outside [-80, 80] dB.
         columns: column mapping of a ``drive_test`` log.
+        throughput_convention: what a throughput-log row means: ``hold``
+            (its value holds until the next row) or ``pensieve`` (it covers
+            the interval ending at its time, and the trace loops with period
+            ``t_last − t_first``, as Pensieve's simulator replays it).
         cache_dir: where native CSVs over 64 MiB are converted once to
             chunked HDF5 (default ``$COSIM_CACHE_DIR`` or ``~/.cache/cosim/channels``).
     """
@@ -116,9 +120,11 @@ class TraceReplayConfig:
     allow_out_of_range_snr: bool = False
     columns: DriveTestColumns = field(default_factory=DriveTestColumns)
     cache_dir: str | None = None
+    throughput_convention: Literal["hold", "pensieve"] = "hold"
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, ("trace",))
+        check_choice("throughput_convention", self.throughput_convention, ("hold", "pensieve"))
         if bool(self.trace) == bool(self.traces):
             raise ConfigFieldError(
                 "trace", "set exactly one of trace (one file) and traces (one file per client)"

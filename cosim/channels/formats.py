@@ -68,6 +68,7 @@ def read_trace(
     *,
     columns: DriveTestColumns | None = None,
     allow_out_of_range_snr: bool = False,
+    throughput_convention: str = "hold",
 ) -> ChannelTrace:
     """Load any trace fully into memory (for conversion, info and small files)."""
     path = str(path)
@@ -79,7 +80,7 @@ def read_trace(
         with H5Store(path, allow_out_of_range_snr=allow) as store:
             return store.load()
     if fmt == "throughput":
-        return read_throughput(path)
+        return read_throughput(path, throughput_convention)
     if fmt == "mahimahi":
         return read_mahimahi(path)
     return read_drive_test(path, columns or DriveTestColumns(), allow_out_of_range_snr=allow)
@@ -127,6 +128,7 @@ def open_store(
     columns: DriveTestColumns | None = None,
     allow_out_of_range_snr: bool = False,
     cache_dir: str | None = None,
+    throughput_convention: str = "hold",
 ) -> SampleStore:
     """Open a trace for replay: HDF5 (and big native CSVs, via the cache) stream; the rest load."""
     path = str(path)
@@ -138,7 +140,8 @@ def open_store(
         return H5Store(path, allow_out_of_range_snr=allow)
     if fmt == "native_csv" and os.path.getsize(path) > IN_MEMORY_BYTES:
         return H5Store(csv_to_h5_cache(path, cache_dir, allow=allow), allow_out_of_range_snr=allow)
-    return read_trace(path, fmt, columns=columns, allow_out_of_range_snr=allow)
+    return read_trace(path, fmt, columns=columns, allow_out_of_range_snr=allow,
+                      throughput_convention=throughput_convention)
 
 
 WRITE_FORMATS = ("native_csv", "native_h5", "throughput", "mahimahi")

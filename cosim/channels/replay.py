@@ -333,6 +333,7 @@ def build_replay_source(
         open_store(
             p, cfg.format, columns=cfg.columns,
             allow_out_of_range_snr=cfg.allow_out_of_range_snr, cache_dir=cfg.cache_dir,
+            throughput_convention=cfg.throughput_convention,
         )
         for p in resolved
     ]

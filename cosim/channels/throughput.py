@@ -7,9 +7,19 @@ Example (whitespace or comma separated; the header line is optional)::
     1.0 4.87
     2.0 6.02
 
-Row k's throughput [Mbit/s] holds from its time [s] to the next row's; it is
-replayed as the achievable rate ``1e6 · value`` [bit/s] with all resource
-blocks. Time must strictly increase; throughput must be >= 0.
+Two conventions for what a row means (``throughput_convention``):
+
+* ``hold`` (default): row k's throughput [Mbit/s] holds from its time t_k to
+  the next row's, ``[t_k, t_{k+1})``; the last row holds for the previous
+  spacing, so the trace lasts ``t_{n−1} + (t_{n−1} − t_{n−2}) − t_0`` and
+  loops with that period;
+* ``pensieve`` (Pensieve's own simulator, ``sim/env.py``): row k's throughput
+  covers the interval *ending* at its time, ``(t_{k−1}, t_k]``; row 0 only
+  marks the start, and the trace loops with period ``t_{n−1} − t_0``
+  (Pensieve jumps back to row 1 and time 0; its traces start at 0).
+
+Either way it is replayed as the achievable rate ``1e6 · value`` [bit/s]
+with all resource blocks. Time must strictly increase; throughput must be >= 0.
 """
 
 from __future__ import annotations
@@ -26,8 +36,11 @@ from cosim.channels.validate import check_finite, check_non_negative_rate, check
 _RATE_NAMES = {"mbit/s", "mbit_s", "mbps", "mbit_per_s", "throughput_mbps"}
 
 
-def read_throughput(path: str | os.PathLike[str]) -> ChannelTrace:
-    """Load a throughput log as a one-column rate trace [bit/s].
+CONVENTIONS = ("hold", "pensieve")
+
+
+def read_throughput(path: str | os.PathLike[str], convention: str = "hold") -> ChannelTrace:
+    """Load a throughput log as a one-column rate trace [bit/s] (``convention``: module doc).
 
     Raises:
         TraceFormatError: a header other than ``time_s Mbit/s``, a row without
@@ -60,6 +73,14 @@ def read_throughput(path: str | os.PathLike[str]) -> ChannelTrace:
     check_non_negative_rate(table[:, 1:], head.locator((1,)))
     time_s = table[:, 0]
     last_line = head.first_data_line + time_s.shape[0] - 1
+    meta = {"last_line": str(last_line), "throughput_convention": convention}
+    if convention == "pensieve":
+        if time_s.shape[0] < 2:
+            raise trace_error(path, "a trace needs at least two samples to define its duration",
+                              line=last_line)
+        # Row k covers (t_{k−1}, t_k]: as a held series, row k's value starts at t_{k−1}.
+        return ChannelTrace(time_s[:-1], table[1:, 1:] * 1e6, "rate_bps", float(time_s[-1]),
+                            ("0",), path, meta=meta)
     return ChannelTrace(
         time_s,
         table[:, 1:] * 1e6,
@@ -67,12 +88,12 @@ def read_throughput(path: str | os.PathLike[str]) -> ChannelTrace:
         infer_end_s(time_s, path, last_line),
         ("0",),
         path,
-        meta={"last_line": str(last_line)},
+        meta=meta,
     )
 
 
 def write_throughput(trace: ChannelTrace, path: str | os.PathLike[str], column: int = 0) -> None:
-    """Write one rate column of ``trace`` as a throughput log (``time_s Mbit/s``).
+    """Write one rate column of ``trace`` as a throughput log (``time_s Mbit/s``, ``hold``).
 
     Raises:
         ValueError: ``trace`` holds SNR, not rate.
