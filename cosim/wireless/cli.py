@@ -53,10 +53,16 @@ def run_command(args: argparse.Namespace) -> int:
     uplink_source = None
     if scenario.channel is not None:
         # Trace replay lives in cosim.channels (which builds on this package), so the
-        # front-end, not the wireless model, wires it in.
-        from cosim.sim.runner import build_uplink_source
+        # front-end, not the wireless model, wires it in. Coverage without looping is
+        # checked against the traffic horizon, the time this command simulates.
+        from cosim.channels.replay import build_replay_source
 
-        uplink_source = build_uplink_source(loaded, len(clients))
+        tr = scenario.wireless.traffic
+        horizon = tr.duration_s if tr.duration_s is not None else tr.rounds * tr.period_s
+        uplink_source = build_replay_source(
+            scenario.channel, len(clients), scenario.wireless.mac.slot_s,
+            base_dir=loaded.base_dir, required_duration_s=horizon,
+        )
     with TraceWriter(
         args.out,
         scenario_yaml=loaded.text,

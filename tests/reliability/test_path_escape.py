@@ -157,7 +157,8 @@ def test_shipped_scenarios_load_from_anywhere(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.chdir(tmp_path)
     loaded = load_scenario(REPO / "scenarios" / "trace_replay.yaml")
     assert loaded.config.channel is not None
-    assert Path(loaded.config.channel.trace) == (REPO / "channels/ped_umi_3p5ghz.csv").resolve()
+    assert Path(loaded.config.channel.traces[0]) == (
+        REPO / "channels/hsdpa_norway/norway_bus_1").resolve()
     for path in sorted((REPO / "scenarios").glob("*.yaml")):
         if "base:" not in path.read_text():  # study files have their own loader
             load_scenario(path)
