@@ -158,7 +158,7 @@ def write_trace(trace: ChannelTrace, path: str | os.PathLike[str], fmt: str) -> 
         raise ValueError(f"cannot write {fmt!r}; formats: {', '.join(WRITE_FORMATS)}")
     try:
         if fmt == "native_csv":
-            comments = (trace.provenance,) if trace.provenance else ()
+            comments = tuple(trace.provenance.splitlines())
             write_native_csv(trace, path, comments=comments)
         elif fmt == "native_h5":
             write_native_h5(trace, path)

@@ -17,13 +17,20 @@ opportunity at t [ms] delivers its 1500 bytes during the millisecond
 series gets ``rate_b = count_b · 1500 · 8 / 1e-3`` [bit/s] (12 Mbit/s per
 opportunity per ms) over ``[b, b + 1)`` ms, duration P ms. The inverse
 (:func:`write_mahimahi`) credits bytes per millisecond from any rate trace
-and emits an opportunity each time another 1500 bytes have accumulated;
-Mahimahi → rate → Mahimahi is exact.
+and emits an opportunity each time another 1500 bytes have accumulated.
+
+Lines at 0 ms fire only at q·P for q >= 1 (at 0 itself no packet can use
+them: one arriving in [0, 1) ms only sees opportunities after 0 ms), exactly
+where the lines at P fire, so the rate series cannot tell them apart; their
+count is kept in the trace's provenance (``mahimahi_zero_lines=z``, which the
+native formats preserve) and the inverse writes them back as lines at 0, so
+Mahimahi → rate (native CSV/HDF5) → Mahimahi is byte-exact.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
@@ -38,6 +45,8 @@ BIN_S = 1e-3
 OPPORTUNITY_BPS = PACKET_BYTES * 8 / BIN_S
 #: Longest trace written as Mahimahi [ms] (the conversion works per millisecond).
 MAX_BINS = 100_000_000
+#: Provenance key counting a Mahimahi trace's lines at 0 ms (module docstring).
+ZERO_LINES_KEY = "mahimahi_zero_lines"
 
 
 def read_mahimahi_timestamps(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
@@ -91,7 +100,15 @@ def timestamps_to_trace(
         idle = np.append(idle, 0)
     times = np.concatenate([bins, idle])
     rates = np.concatenate([counts * OPPORTUNITY_BPS, np.zeros(idle.shape[0])])
+    if period >= 2 and not np.isin(period - 2, times):
+        # A redundant sample at P − 2 ms (same value as held there), so that a native CSV,
+        # whose last sample holds for the previous spacing, still ends at P.
+        held = rates[np.flatnonzero(times < period - 2)[np.argmax(times[times < period - 2])]]
+        times, rates = np.append(times, period - 2), np.append(rates, held)
     order = np.argsort(times, kind="stable")
+    zeros = int(np.searchsorted(stamps_ms, 0, side="right"))
+    provenance = f"Mahimahi trace {path}".rstrip() + (
+        f"; {ZERO_LINES_KEY}={zeros}" if zeros else "")
     return ChannelTrace(
         times[order] * BIN_S,
         rates[order][:, None],
@@ -99,6 +116,7 @@ def timestamps_to_trace(
         period * BIN_S,
         ("0",),
         path,
+        provenance,
         meta={"last_line": str(last_line)} if last_line else {},
     )
 
@@ -138,7 +156,13 @@ def trace_to_timestamps(trace: ChannelTrace, column: int = 0) -> np.ndarray:
     bin_edges = np.minimum(np.arange(1, n_bins + 1) * BIN_S, trace.duration_s)
     packets = np.floor(np.interp(bin_edges, edges_t, cum_bits) / (8 * PACKET_BYTES) + 1e-6)
     counts = np.diff(np.concatenate(([0.0], packets))).astype(np.int64)
-    stamps = np.repeat(np.arange(1, n_bins + 1), counts)
+    found = re.search(rf"{ZERO_LINES_KEY}=(\d+)", trace.provenance)
+    zeros = int(found.group(1)) if found else 0
+    if zeros and counts[-1] >= zeros:  # lines at 0 ms share the last bin with those at P
+        counts[-1] -= zeros
+    else:
+        zeros = 0
+    stamps = np.repeat(np.arange(0, n_bins + 1), np.concatenate(([zeros], counts)))
     if stamps.size == 0:
         raise ValueError("the trace delivers less than one 1500-byte packet in all")
     return stamps

@@ -137,8 +137,22 @@ def read_native_csv(
         infer_end_s(time_s, str(path), last_line),
         layout.labels,
         str(path),
+        _leading_comments(str(path)),
         meta={"last_line": str(last_line)},
     )
+
+
+def _leading_comments(path: str, max_lines: int = 64) -> str:
+    """The ``#`` comment lines before the header, without ``# `` (the trace's provenance)."""
+    out = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for _, line in zip(range(max_lines), f, strict=False):
+            text = line.strip()
+            if text and not text.startswith("#"):
+                break
+            if text:
+                out.append(text[1:].strip())
+    return "\n".join(out)
 
 
 def write_native_csv(

@@ -214,11 +214,13 @@ def test_detect_hdf5_by_suffix(tmp_path):
 
 
 def test_sparse_mahimahi_stays_small(write):
-    # A day-long period with three opportunities: samples only where the rate changes.
+    # A day-long period with three opportunities: samples only where the rate changes,
+    # plus one at P − 2 ms so that a native CSV (last spacing held) still ends at P.
     trace = read_mahimahi(write("t.up", "5\n5\n7\n86400000\n"))
-    assert trace.n_samples == 6 and trace.end_s == pytest.approx(86400.0)
-    np.testing.assert_allclose(trace.time_s * 1e3, [0, 4, 5, 6, 7, 86_399_999], atol=1e-6)
-    np.testing.assert_array_equal(trace.values[:, 0] / OPPORTUNITY_BPS, [0, 2, 0, 1, 0, 1])
+    assert trace.n_samples == 7 and trace.end_s == pytest.approx(86400.0)
+    np.testing.assert_allclose(trace.time_s * 1e3, [0, 4, 5, 6, 7, 86_399_998, 86_399_999],
+                               atol=1e-6)
+    np.testing.assert_array_equal(trace.values[:, 0] / OPPORTUNITY_BPS, [0, 2, 0, 1, 0, 0, 1])
 
 
 def test_too_long_for_mahimahi():

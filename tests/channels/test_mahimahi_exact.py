@@ -176,3 +176,19 @@ def test_rate_view_matches_the_legacy_rate_series(tmp_path):
     k = np.searchsorted(np.round(trace.time_s * 1e3), ms_bin, "right") - 1
     # The lines at 0 first fire at 9 ms, with the lines at 9: the same as the rate series.
     assert np.array_equal(rates, trace.values[k, 0])
+
+
+@settings(max_examples=80, deadline=None)
+@given(stamps=schedules(), fmt=st.sampled_from(["native_csv", "native_h5"]))
+def test_mahimahi_to_rate_to_mahimahi_is_byte_exact(tmp_path_factory, stamps, fmt):
+    """Lines at 0 ms included (issue 12 item 7); the CSV keeps the period too."""
+    from cosim.channels.formats import read_trace, write_trace
+
+    tmp = tmp_path_factory.mktemp("rt")
+    src = _write(tmp, stamps)
+    assume(stamps[-1] >= 2 or fmt == "native_h5")  # a 1 ms CSV series has no spacing
+    mid = str(tmp / ("rate.h5" if fmt == "native_h5" else "rate.csv"))
+    write_trace(read_trace(src), mid, fmt)
+    back = str(tmp / "back.mahi")
+    write_trace(read_trace(mid), back, "mahimahi")
+    assert (tmp / "back.mahi").read_bytes() == (tmp / "link.mahi").read_bytes()
