@@ -39,6 +39,7 @@ class ChannelChunk:
         self.slot_s = slot_s
         self.rate_mode = source.kind == "rate"
         self.members: np.ndarray | None = None
+        self.gain: np.ndarray | None = None  # linear SNR factor per client (power control)
         self.c0 = 0
         self.n = 0
         self.sample_every = 0  # record every n-th simulated slot's SNR (0: never)
@@ -111,13 +112,18 @@ class ChannelChunk:
             self.snr_db = np.full(vals.shape[:2], np.nan)
             self.fail0 = np.zeros(vals.shape[:2], dtype=bool)
             self.bpr1 = np.ascontiguousarray(self.bpr[:, :, 0])
+            self.full1 = self.num_rbs * self.bpr1
             return
         self.gamma = 10 ** (vals / 10)
+        if self.gain is not None:
+            self.gamma[:, : self.n_clients] *= self.gain[None, :, None]
         self.mcs, self.bpr = self.link_model.adapt(self.gamma)
         if vals.shape[2] == 1:
-            self.snr_db = vals[:, :, 0]
+            self.snr_db = vals[:, :, 0]  # the channel's SNR (before any power control)
             bler = self.link_model.bler(self.mcs[:, :, 0], self.gamma[:, :, 0])
             self.fail0 = self.u < bler
         else:
-            self.snr_db = 10 * np.log10(self.gamma.mean(axis=2))
+            self.snr_db = 10 * np.log10((10 ** (vals / 10)).mean(axis=2))
         self.bpr1 = np.ascontiguousarray(self.bpr[:, :, 0])
+        # bits of a TB on every RB (flat channel; the single-link fast path)
+        self.full1 = self.link_model.full_bits(self.mcs[:, :, 0], self.bpr1, self.num_rbs)

@@ -123,9 +123,16 @@ class FadingConfig:
     ``distribution``: ``rayleigh``; ``rician`` with K factor ``k_db``;
     ``nakagami`` with shape ``m`` (>= 0.5); ``none`` (unit gain).
     ``correlation``: ``block`` (i.i.d. per block of ``block_s``, default one
-    slot), ``jakes`` (Clarke/Jakes sum of ``num_sinusoids`` sinusoids) or
-    ``ar1`` (Gauss-Markov, ρ = J0(2π f_d Δt)). The maximum Doppler f_d [Hz] is
-    ``doppler_hz`` if set, else each client's ``speed · carrier_hz / c``.
+    slot), ``jakes`` (Clarke/Jakes Doppler spectrum, exactly Gaussian: filtered
+    noise with autocorrelation J0(2π f_d τ) under a 16-cycle Gaussian window,
+    :class:`cosim.wireless.fading.ClarkeFading`), ``sum_of_sinusoids`` (the
+    classic simulator with ``num_sinusoids`` sinusoids; E|h|⁴ = 2 − 1/N, not
+    Rayleigh) or ``ar1`` (Gauss-Markov, ρ = J0(2π f_d Δt)). The maximum Doppler
+    f_d [Hz] is ``doppler_hz`` if set, else per client
+    ``f_d = sqrt((v · carrier_hz / c)² + environment_doppler_hz²)``: the
+    client's own motion and the scatterers' (which keeps a client at speed 0
+    from seeing a frozen channel; 0 turns it off). Root-sum-square because the
+    Doppler spreads of independent motions add in variance.
     ``subbands`` splits the resource blocks into that many independently faded
     frequency blocks (1 = frequency-flat).
     """
@@ -133,15 +140,18 @@ class FadingConfig:
     distribution: Literal["rayleigh", "rician", "nakagami", "none"] = "rayleigh"
     k_db: float = 6.0
     m: float = 2.0
-    correlation: Literal["block", "jakes", "ar1"] = "jakes"
+    correlation: Literal["block", "jakes", "sum_of_sinusoids", "ar1"] = "jakes"
     block_s: float | None = None
     num_sinusoids: int = 16
     doppler_hz: float | None = None
+    environment_doppler_hz: float = 3.0
     subbands: int = 1
 
     def __post_init__(self) -> None:
         check_choice("distribution", self.distribution, ("rayleigh", "rician", "nakagami", "none"))
-        check_choice("correlation", self.correlation, ("block", "jakes", "ar1"))
+        check_choice(
+            "correlation", self.correlation, ("block", "jakes", "sum_of_sinusoids", "ar1")
+        )
         check_range("k_db", self.k_db, -40.0, 40.0)
         check_range("m", self.m, 0.5, 100.0)
         if self.block_s is not None:
@@ -149,6 +159,7 @@ class FadingConfig:
         check_int_range("num_sinusoids", self.num_sinusoids, 4, 256)
         if self.doppler_hz is not None:
             check_non_negative("doppler_hz", self.doppler_hz)
+        check_range("environment_doppler_hz", self.environment_doppler_hz, 0.0, 1000.0)
         check_int_range("subbands", self.subbands, 1)
 
 
@@ -188,9 +199,86 @@ class CqiTableLink:
         check_choice("model", self.model, ("cqi_table",))
         check_range("target_bler", self.target_bler, 1e-6, 0.5)
         check_range("bler_slope_per_db", self.bler_slope_per_db, 0.1, 20.0)
+        # Link adaptation switches to CQI q at γ_q = γ10_q + ln((1 − p) / (9 p)) / s [dB];
+        # the CQI's efficiency must not exceed the Shannon capacity log2(1 + γ_q) there.
+        from cosim.wireless.link import cqi_shannon_excess
+
+        q, excess, thr_db = cqi_shannon_excess(self.target_bler, self.bler_slope_per_db)
+        if excess > 0:
+            raise ConfigFieldError(
+                "link.target_bler",
+                f"{self.target_bler!r} with bler_slope_per_db={self.bler_slope_per_db!r} selects "
+                f"CQI {q} from {thr_db:.2f} dB, where it exceeds the Shannon capacity by "
+                f"{excess:.3f} bit/s/Hz; use a smaller target_bler or a steeper slope",
+            )
 
 
-LinkConfig = ShannonLink | CqiTableLink
+@dataclass(frozen=True)
+class McsTableLink:
+    """CQI/MCS tables with the standard transport block sizes (:mod:`cosim.wireless.mcs_tables`).
+
+    ``table``: ``lte`` (TS 36.213 PUSCH), ``nr`` (TS 38.214 64QAM) or
+    ``nr_256qam``. Link adaptation (the "PiroEW2010" AMC of ns-3 LENA): the
+    reported spectral efficiency is ``s = log2(1 + γ / Γ)`` with the M-QAM gap
+    ``Γ = −ln(5 · ber_target) / 1.5``; the CQI is the highest whose efficiency is
+    below s, the MCS the highest whose efficiency is at most the CQI's, and the
+    TB carries ``TBS(MCS, n_RB)`` bits. ``adaptation``: ``allocated`` picks the
+    MCS from the SNR of the allocated RBs (the UE's power split over them);
+    ``wideband`` from the SNR of a full-band sounding (LENA's SRS-based uplink
+    AMC), so a UE on few RBs gains only decoding margin. A TB with MCS m fails
+    with ``1 / (1 + 9 exp(s (γ_dB − γ10_m)))``, ``γ10_m = 10 log10(2^η_m − 1)
+    + decoding_gap_db`` (η_m: the MCS's efficiency). NR: the REs per PRB are
+    ``min(156, 12 · 14 − dmrs_re_per_rb − overhead_re_per_rb)``.
+    """
+
+    model: Literal["mcs_table"] = "mcs_table"
+    table: Literal["lte", "nr", "nr_256qam"] = "nr"
+    ber_target: float = 5e-5
+    adaptation: Literal["allocated", "wideband"] = "allocated"
+    decoding_gap_db: float = 1.5
+    bler_slope_per_db: float = 2.0
+    dmrs_re_per_rb: int = 12
+    overhead_re_per_rb: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice("model", self.model, ("mcs_table",))
+        check_choice("table", self.table, ("lte", "nr", "nr_256qam"))
+        check_choice("adaptation", self.adaptation, ("allocated", "wideband"))
+        # Γ >= 1 (0 dB): −ln(5 BER) / 1.5 >= 1  ⇔  BER <= e^−1.5 / 5 = 0.0446
+        check_range("ber_target", self.ber_target, 1e-12, math.exp(-1.5) / 5)
+        check_range("decoding_gap_db", self.decoding_gap_db, 0.0, 20.0)
+        check_range("bler_slope_per_db", self.bler_slope_per_db, 0.1, 20.0)
+        check_int_range("dmrs_re_per_rb", self.dmrs_re_per_rb, 0, 72)
+        check_choice("overhead_re_per_rb", self.overhead_re_per_rb, (0, 6, 12, 18))
+
+    @property
+    def gap(self) -> float:
+        """AMC SNR gap Γ = −ln(5 · ber_target) / 1.5 (linear)."""
+        return -math.log(5 * self.ber_target) / 1.5
+
+
+LinkConfig = ShannonLink | CqiTableLink | McsTableLink
+
+
+@dataclass(frozen=True)
+class UplinkPowerConfig:
+    """UE transmit power (TS 38.213 §7.1.1 with Δ_TF = f = 0).
+
+    On n RBs a UE sends ``P = min(P_max, P0 + 10 log10(2^μ n) + α · PL)`` [dBm]
+    (``p0_dbm_per_rb`` = P0, ``None``: always P_max; PL includes shadowing;
+    2^μ = ``rb_bandwidth_hz`` / 180 kHz), spread evenly over its RBs, so the SNR
+    per RB is ``P − 10 log10 n − PL − noise per RB``. ``split_over_rbs: false``
+    restores a fixed power spectral density (P_max over all RBs).
+    """
+
+    split_over_rbs: bool = True
+    p0_dbm_per_rb: float | None = None
+    alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.p0_dbm_per_rb is not None:
+            check_range("p0_dbm_per_rb", self.p0_dbm_per_rb, -202.0, 24.0)
+        check_range("alpha", self.alpha, 0.0, 1.0)
 
 
 # --------------------------------------------------------------------------- MAC, packets
@@ -198,22 +286,40 @@ LinkConfig = ShannonLink | CqiTableLink
 class MacConfig:
     """Slot timing, resource grid and scheduler.
 
-    ``access``: ``ofdma`` (RBs shared among clients each slot) or ``tdma``
-    (one client per slot gets every RB). Scheduler metrics per RB:
-    round_robin = longest-unserved first; proportional_fair = r / T with
-    ``T ← (1 − pf_beta) T + pf_beta · r_served`` per slot; max_rate = r.
+    ``access``: ``ofdma`` (RBs shared among clients each slot), ``tdma`` (one
+    client per slot gets every RB) or ``fdma`` (link l owns RBs
+    ``[l·m, (l+1)·m)``, m = ⌊num_rbs / links⌋). OFDMA: K = min(backlogged
+    links, ``max_ues_per_slot``, ⌊free RBs / min_rbs_per_ue⌋) links are served,
+    each with a contiguous share of ⌊free / K⌋ RBs (fewer if that empties its
+    buffer), chosen and ordered by the scheduler metric: round_robin and
+    equal_share = longest-unserved first; proportional_fair = r / T with r the
+    bits the link would send on its share (its power split over those RBs) and
+    ``T ← (1 − pf_beta) T + pf_beta · r_served`` per slot; max_rate = r. RBs a
+    share leaves unused go to the served links in metric order, except with
+    ``equal_share`` (⌊N_RB / K⌋ each, as ns-3 LENA's uplink schedulers; LENA
+    uses ``min_rbs_per_ue: 3``).
     """
 
     slot_s: float = 1e-3
     num_rbs: int = 100
     rb_bandwidth_hz: float = 180e3
-    access: Literal["ofdma", "tdma"] = "ofdma"
-    scheduler: Literal["round_robin", "proportional_fair", "max_rate"] = "proportional_fair"
+    access: Literal["ofdma", "tdma", "fdma"] = "ofdma"
+    scheduler: Literal["round_robin", "equal_share", "proportional_fair", "max_rate"] = (
+        "proportional_fair"
+    )
     pf_beta: float = 0.01
+    min_rbs_per_ue: int = 1
+    max_ues_per_slot: int | None = None
 
     def __post_init__(self) -> None:
-        check_choice("access", self.access, ("ofdma", "tdma"))
-        check_choice("scheduler", self.scheduler, ("round_robin", "proportional_fair", "max_rate"))
+        check_choice("access", self.access, ("ofdma", "tdma", "fdma"))
+        check_choice(
+            "scheduler", self.scheduler,
+            ("round_robin", "equal_share", "proportional_fair", "max_rate"),
+        )  # fmt: skip
+        check_int_range("min_rbs_per_ue", self.min_rbs_per_ue, 1, self.num_rbs)
+        if self.max_ues_per_slot is not None:
+            check_int_range("max_ues_per_slot", self.max_ues_per_slot, 1)
         check_positive("slot_s", self.slot_s)
         check_int_range("num_rbs", self.num_rbs, 1)
         check_positive("rb_bandwidth_hz", self.rb_bandwidth_hz)
@@ -277,10 +383,13 @@ class TrafficConfig:
 class WirelessConfig:
     """One base station and its clients' links.
 
-    SNR per RB [dB] = tx power [dBm] − path loss − shadowing + fading gain
-    − (noise PSD [dBm/Hz] + noise figure + 10 log10 bandwidth_hz): transmit
-    power is spread evenly over the channel bandwidth, so the SNR does not
-    depend on how many RBs a client gets. Uplink noise uses
+    The channel's SNR [dB] = tx power [dBm] − path loss − shadowing + fading
+    gain − (noise PSD [dBm/Hz] + noise figure + 10 log10(num_rbs · rb_bandwidth_hz)):
+    the SNR per RB with the power spread over every RB, noise counted over
+    the occupied RBs. On the uplink a UE on n RBs concentrates its power
+    (``uplink_power``): its SNR per RB is 10 log10(num_rbs / n) dB higher (less
+    under power control). The downlink keeps a fixed power spectral density.
+    Uplink noise uses
     ``noise_figure_db`` (base station), downlink ``ue_noise_figure_db``.
     Clients without a configured distance are placed uniformly over the
     annulus ``[min_distance_m, cell_radius_m]``.
@@ -299,6 +408,7 @@ class WirelessConfig:
     shadowing_std_db: float | None = None
     fading: FadingConfig = field(default_factory=FadingConfig)
     link: LinkConfig = field(default_factory=ShannonLink)
+    uplink_power: UplinkPowerConfig = field(default_factory=UplinkPowerConfig)
     mac: MacConfig = field(default_factory=MacConfig)
     packets: PacketConfig = field(default_factory=PacketConfig)
     downlink: Literal["broadcast", "unicast"] = "broadcast"
@@ -312,9 +422,10 @@ class WirelessConfig:
             raise ConfigFieldError(
                 "path_loss.model", f"must be one of {names}, got {self.path_loss!r}"
             )
-        if not isinstance(self.link, (ShannonLink, CqiTableLink)):
+        if not isinstance(self.link, (ShannonLink, CqiTableLink, McsTableLink)):
             raise ConfigFieldError(
-                "link.model", f"must be 'shannon' or 'cqi_table', got {self.link!r}"
+                "link.model",
+                f"must be 'shannon', 'cqi_table' or 'mcs_table', got {self.link!r}",
             )
         if self.carrier_hz is not None:
             check_range("carrier_hz", self.carrier_hz, 1e8, 1e11)
@@ -348,6 +459,28 @@ class WirelessConfig:
             )
         if self.carrier_hz is None:
             self._check_carrier_free()
+        if isinstance(self.link, McsTableLink):
+            self._check_mcs_table()
+
+    def _check_mcs_table(self) -> None:
+        """The LTE table's size limit, and no (CQI, n_RB) above the Shannon rate of its band."""
+        from cosim.wireless.link import mcs_shannon_excess
+
+        link, mac = self.link, self.mac
+        assert isinstance(link, McsTableLink)
+        if link.table == "lte" and mac.num_rbs > 110:
+            raise ConfigFieldError(
+                "mac.num_rbs", f"the LTE TBS table has 1..110 PRBs, got {mac.num_rbs}"
+            )
+        q, n, excess = mcs_shannon_excess(link, mac.num_rbs, mac.rb_bandwidth_hz, mac.slot_s)
+        if excess > 0:
+            raise ConfigFieldError(
+                "link.ber_target",
+                f"{link.ber_target!r}: table {link.table!r} with {n} RBs of "
+                f"{mac.rb_bandwidth_hz:g} Hz in {mac.slot_s:g} s slots sends CQI {q}'s TB "
+                f"{excess:.3f} bit/s/Hz above the Shannon capacity at its switching SNR; "
+                "use a smaller ber_target (larger gap) or longer slots",
+            )
 
     def _check_carrier_free(self) -> None:
         """Without a carrier, Doppler and carrier-dependent path loss are undefined."""
@@ -368,13 +501,18 @@ class WirelessConfig:
             )
 
     @property
+    def occupied_hz(self) -> float:
+        """Bandwidth of the resource blocks, ``num_rbs · rb_bandwidth_hz`` [Hz]."""
+        return self.mac.num_rbs * self.mac.rb_bandwidth_hz
+
+    @property
     def noise_dbm(self) -> float:
-        """Uplink noise power over ``bandwidth_hz`` [dBm]."""
-        return self.noise_psd_dbm_per_hz + self.noise_figure_db + 10 * math.log10(self.bandwidth_hz)
+        """Uplink noise power over the occupied RBs [dBm]."""
+        return self.noise_psd_dbm_per_hz + self.noise_figure_db + 10 * math.log10(self.occupied_hz)
 
     @property
     def ue_noise_dbm(self) -> float:
-        """Downlink (client receiver) noise power over ``bandwidth_hz`` [dBm]."""
+        """Downlink (client receiver) noise power over the occupied RBs [dBm]."""
         return (
-            self.noise_psd_dbm_per_hz + self.ue_noise_figure_db + 10 * math.log10(self.bandwidth_hz)
+            self.noise_psd_dbm_per_hz + self.ue_noise_figure_db + 10 * math.log10(self.occupied_hz)
         )

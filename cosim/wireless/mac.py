@@ -31,11 +31,12 @@ from collections import deque
 
 import numpy as np
 
+from cosim.errors import ConfigFieldError
 from cosim.wireless.channel import ChannelSource
 from cosim.wireless.chunk import ChannelChunk
 from cosim.wireless.config import WirelessConfig
 from cosim.wireless.link import make_link
-from cosim.wireless.scheduler import PfAverage, allocate
+from cosim.wireless.scheduler import PfAverage, allocate, allocate_fdma, allocate_shares
 from cosim.wireless.tblog import LOST, OK, PENDING, TbLog, TransferCounters
 from cosim.wireless.transfers import TransferBook
 
@@ -58,6 +59,7 @@ class MacEngine(TransferBook):
         decode_key: int,
         broadcast_link: bool = False,
         chunk_slots: int | None = None,
+        power_cap_db: np.ndarray | None = None,
     ) -> None:
         mac, pk = cfg.mac, cfg.packets
         self.n_clients = source.n_clients
@@ -69,13 +71,32 @@ class MacEngine(TransferBook):
         self.num_rbs = mac.num_rbs
         self.scheduler = mac.scheduler
         self.tdma = mac.access == "tdma"
+        self.fdma = mac.access == "fdma"
+        self.min_rbs = mac.min_rbs_per_ue
+        self.max_ues = mac.max_ues_per_slot or L
+        if self.fdma and mac.num_rbs < L:
+            raise ConfigFieldError(
+                "mac.access", f"fdma needs a RB per link: {L} links, {mac.num_rbs} RBs"
+            )
+        # Uplink power split: a link on n RBs sees γ · min(N/n, cap) / min(1, cap), with γ
+        # the channel's SNR at full band and cap the power-control ceiling (linear,
+        # per-RB power allowed / P_max-over-all-RBs); see power_boost().
+        self.split = power_cap_db is not None
+        cap = np.full(L, np.inf)
+        if power_cap_db is not None:
+            cap[: self.n_clients] = 10 ** (np.asarray(power_cap_db, dtype=np.float64) / 10)
+        self.cap_lin = cap
+        self.full_lin = np.minimum(1.0, cap)
         self.R = pk.harq_rtt_slots
         self.max_tx = pk.harq_max_tx
         self.arq = pk.arq_on_harq_failure
         self.chase = pk.harq_combining == "chase"
         self.slot_s = mac.slot_s
-        self.link_model = make_link(cfg.link, mac.rb_bandwidth_hz, mac.slot_s)
+        self.link_model = make_link(cfg.link, mac.rb_bandwidth_hz, mac.slot_s, mac.num_rbs)
+        self.fractional = self.link_model.fractional
         self.chunk = ChannelChunk(source, self.link_model, decode_key, L, mac.num_rbs, mac.slot_s)
+        if self.split and (self.full_lin < 1).any():
+            self.chunk.gain = self.full_lin[: self.n_clients]
         # slots per channel block: 256, fewer when links × subbands is large (memory)
         self.chunk_slots = chunk_slots or max(8, min(256, 2**21 // (L * self.B)))
 
@@ -89,6 +110,7 @@ class MacEngine(TransferBook):
         self.queues: list[deque[int]] = [deque() for _ in range(L)]
         self.proc_tb = np.full((self.R, L), -1, dtype=np.int64)
         self.n_pending = np.zeros(self.R, dtype=np.int64)
+        self.carry = np.zeros(L)  # bits of TB capacity below one byte, carried over [bit]
         self.pf = PfAverage(L, mac.pf_beta)
         self.last_served = np.full(L, -1, dtype=np.int64)
         self.rr_base = np.arange(L, dtype=np.int64)
@@ -112,10 +134,30 @@ class MacEngine(TransferBook):
         k = self.chunk.index(slot, None, self.chunk_slots)
         return self.chunk.snr_db[k, : self.n_clients].copy()
 
-    def bits_per_slot(self, slot: int) -> np.ndarray:
-        """Bits each link would send in ``slot`` with every RB, ``[L]``."""
+    def bits_per_slot(self, slot: int, n_rbs: int | None = None) -> np.ndarray:
+        """Bits each link would send in ``slot`` on ``n_rbs`` RBs (all by default), ``[L]``."""
         k = self.chunk.index(slot, None, self.chunk_slots)
-        return self.chunk.bpr[k] @ self.rbs_per_subband
+        n = self.num_rbs if n_rbs is None else n_rbs
+        return self.rate_at(k, np.arange(self.L), n)
+
+    def power_boost(self, links: np.ndarray, n: np.ndarray | int) -> np.ndarray:
+        """Linear SNR gain of ``links`` on ``n`` RBs over the chunk's full-band SNR.
+
+        ``min(N / n, cap) / min(1, cap)``: the UE's power concentrated on its n RBs,
+        up to its power-control ceiling; 1 without the uplink power split.
+        """
+        if not self.split:
+            return np.ones(np.shape(links))
+        n = np.maximum(n, 1)
+        return np.minimum(self.num_rbs / n, self.cap_lin[links]) / self.full_lin[links]
+
+    def rate_at(self, k: int, links: np.ndarray, n: int) -> np.ndarray:
+        """Bits ``links`` would send on ``n`` RBs in chunk row k (subband-mean SNR) [bit]."""
+        ch = self.chunk
+        if ch.rate_mode:
+            return n * ch.bpr[k, links].mean(axis=1)
+        g = ch.gamma[k, links].mean(axis=1) * self.power_boost(links, n)
+        return self.link_model.rate(g, n, ch.mcs[k, links, 0])
 
     def skip_to(self, slot: int) -> None:
         """Jump over idle slots; costs nothing (PF averages decay implicitly)."""
@@ -147,17 +189,27 @@ class MacEngine(TransferBook):
                 return self._general(s, k, p)
             if self.n_pending[p]:
                 return self._general(s, k, p)
-            best = self._best_single(k)
-            if best >= 0 and (self.tdma or self.need[best] * 8 >= self.num_rbs * ch.bpr1[k, best]):
-                return self._single(s, k, p, best)
+            if self.tdma or (not self.fdma and self._whole_band_ok()):
+                best = self._best_single(k)
+                if best >= 0 and (self.tdma or self.need[best] * 8 >= ch.full1[k, best]):
+                    return self._single(s, k, p, best)
         return self._general(s, k, p)
 
     # ------------------------------------------------------------------ one link, whole band
+    def _whole_band_ok(self) -> bool:
+        """Whether the best link may take the whole band: a fixed power spectral density
+        (greedy allocation), or a single OFDMA share this slot."""
+        if not self.split and self.scheduler != "equal_share":
+            return True
+        if self.max_ues == 1 or self.num_rbs < 2 * self.min_rbs:
+            return True
+        return int(np.count_nonzero(self.need)) == 1
+
     def _best_single(self, k: int) -> int:
         """The eligible link with the highest metric, or −1 (flat channel, nothing pending)."""
         rate = self.chunk.bpr1[k]
         sched = self.scheduler
-        if sched == "round_robin":
+        if sched in ("round_robin", "equal_share"):
             m = -(self.last_served * self.L + self.rr_base).astype(np.float64)
             m[rate <= 0] = -np.inf
         else:
@@ -173,10 +225,13 @@ class MacEngine(TransferBook):
     def _single(self, s: int, k: int, p: int, c: int) -> list[int]:
         ch = self.chunk
         room = self.num_rbs
-        cap = int((room * ch.bpr1[k, c]) // 8)
+        bits = float(ch.full1[k, c]) + self.carry[c]
+        cap = int(bits // 8)
         nb = min(cap, int(self.need[c]))
         if nb <= 0:
             return []
+        if self.fractional:
+            self.carry[c] = bits - 8 * cap if nb == cap else 0.0
         tid = int(self.cur[c])
         start = int(self.sent[c])
         self.sent[c] = start + nb
@@ -255,10 +310,20 @@ class MacEngine(TransferBook):
             elig[blocked] = False
         if free.any() and elig.any():
             rr_key = self.last_served * self.L + self.rr_base
-            alloc = allocate(
-                self.scheduler, self.tdma, elig, self.need * 8, self.chunk.bpr[k], free,
-                self.pf.scaled, rr_key,
-            )  # fmt: skip
+            if self.tdma or (not self.split and self.scheduler != "equal_share"):
+                # fixed power spectral density: a link's rate per RB does not depend on
+                # how many it gets, so the best link simply takes what it needs
+                alloc = allocate(
+                    self.scheduler, self.tdma, elig, self.need * 8, self.chunk.bpr[k], free,
+                    self.pf.scaled, rr_key,
+                )  # fmt: skip
+            elif self.fdma:
+                alloc = allocate_fdma(elig, self.L, self.num_rbs, self.rbs_per_subband)
+            else:
+                alloc = allocate_shares(
+                    self.scheduler, elig, self.need * 8, lambda ls, n: self.rate_at(k, ls, n),
+                    free, self.pf.scaled, rr_key, self.min_rbs, self.max_ues,
+                )  # fmt: skip
             touched.append(self._new_tbs(s, k, p, alloc, served))
         if served.any():
             gain = self.pf.gain(s)
@@ -281,7 +346,7 @@ class MacEngine(TransferBook):
         ch = self.chunk
         if ch.rate_mode:
             return np.zeros(rows.size, dtype=bool)
-        if self.B == 1 and first:
+        if self.B == 1 and first and not self.split:
             return ch.fail0[k, links]
         log = self.tbs
         mcs = log.mcs[rows]
@@ -300,6 +365,8 @@ class MacEngine(TransferBook):
         log = self.tbs
         free -= log.rbs[rows].sum(axis=0)
         g = self.chunk.gamma[k, links]
+        if self.split:
+            g = g * self.power_boost(links, log.rbs[rows].sum(axis=1))[:, None]
         log.acc[rows] = log.acc[rows] + g if self.chase else g
         log.ntx[rows] += 1
         ok = ~self._tb_fails(k, links, rows, first=False)
@@ -340,10 +407,22 @@ class MacEngine(TransferBook):
         if links.size == 0:
             return links
         rbs = alloc[links]
-        cap = ((rbs * ch.bpr[k, links]).sum(axis=1) // 8).astype(np.int64)
+        if ch.rate_mode:
+            mcs, gam = ch.mcs[k, links], ch.gamma[k, links]
+            bits = (rbs * ch.bpr[k, links]).sum(axis=1)
+        else:
+            gam = ch.gamma[k, links]
+            if self.split:
+                gam = gam * self.power_boost(links, rbs.sum(axis=1))[:, None]
+            mcs, bits = self.link_model.tb(gam, rbs, ch.mcs[k, links])
+        bits = bits + self.carry[links]
+        cap = (bits // 8).astype(np.int64)
         nbytes = np.minimum(cap, self.need[links])
+        if self.fractional:
+            self.carry[links] = np.where(nbytes == cap, bits - 8 * cap, 0.0)
         keep = nbytes > 0
         links, rbs, nbytes = links[keep], rbs[keep], nbytes[keep]
+        mcs, gam = mcs[keep], gam[keep]
         tids = self.cur[links].copy()
         start = self.sent[links].copy()
         prior = np.zeros(links.size, dtype=np.int64)
@@ -364,9 +443,7 @@ class MacEngine(TransferBook):
         self.sent[links[new]] += nbytes[new]
         self.buf[links[new]] -= nbytes[new]
         self.need[links] -= nbytes
-        rows = self.tbs.add(
-            links, tids, start, nbytes, s, prior, rbs, ch.mcs[k, links], ch.gamma[k, links]
-        )
+        rows = self.tbs.add(links, tids, start, nbytes, s, prior, rbs, mcs, gam)
         ok = ~self._tb_fails(k, links, rows, first=True)
         served[links] = 8 * nbytes
         self.last_served[links] = s

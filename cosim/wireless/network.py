@@ -110,7 +110,9 @@ class WirelessNetwork:
         self.uplink_source = uplink_source or up
         self.downlink_source = downlink_source or down
         self.slot_s = config.mac.slot_s
-        up_engine = MacEngine(self.uplink_source, config, up_key)
+        up_engine = MacEngine(
+            self.uplink_source, config, up_key, power_cap_db=self._power_cap_db(large)
+        )
         up_engine.chunk.sample_every = config.channel_sample_every_slots
         down_engine = MacEngine(self.downlink_source, config, down_key, broadcast_link=True)
         self._up = _Driver(up_engine, "uplink")
@@ -211,16 +213,19 @@ class WirelessNetwork:
         return snr
 
     def predicted_rate_bps(self, client: int) -> float:
-        """Uplink rate [bit/s] from current CSI × the expected share of the RBs.
+        """Uplink rate [bit/s] from current CSI on the expected share of the RBs.
 
-        ``bits(all RBs, next slot) / slot_s / n``, n = 1 + other clients with
-        uplink data waiting (an equal share, what RR and PF give on average).
+        ``bits(⌊N / n⌋ RBs, next slot) / slot_s``, n = 1 + other clients with uplink
+        data waiting (the OFDMA share, with the power split over it); TDMA:
+        ``bits(all RBs) / slot_s / n``.
         """
         eng = self._up.engine
         slot = self._slot_at_or_after(self.env.now)
-        bits = float(eng.bits_per_slot(slot)[client])
         others = int(np.count_nonzero(eng.need > 0)) - int(eng.need[client] > 0)
-        return bits / self.slot_s / (1 + others)
+        if eng.tdma:
+            return float(eng.bits_per_slot(slot)[client]) / self.slot_s / (1 + others)
+        share = max(1, eng.num_rbs // (1 + others))  # the power split counts on a share
+        return float(eng.bits_per_slot(slot, share)[client]) / self.slot_s
 
     def throughput_estimate_bps(self, client: int) -> float | None:
         """EWMA [bit/s] of ``client``'s finished uplink transfers' delivered bits / duration.
@@ -259,6 +264,38 @@ class WirelessNetwork:
         return out
 
     # ------------------------------------------------------------------ internals
+    def _power_cap_db(self, large: LargeScale) -> np.ndarray | None:
+        """Per-RB power ceiling over ``P_max / N`` [dB] per client (TS 38.213 open loop),
+        +inf without power control; ``None`` when power is not split over RBs."""
+        pw, mac = self.config.uplink_power, self.config.mac
+        if not pw.split_over_rbs:
+            return None
+        if pw.p0_dbm_per_rb is None:
+            return np.full(self.n_clients, np.inf)
+        loss = large.path_loss_db + large.shadowing_db
+        per_rb = pw.p0_dbm_per_rb + 10 * math.log10(mac.rb_bandwidth_hz / 180e3) + pw.alpha * loss
+        return per_rb - (self.config.uplink_tx_power_dbm - 10 * math.log10(mac.num_rbs))
+
+    def _energy_j(self, direction: str, client: int, rbs: np.ndarray, ntx: np.ndarray) -> float:
+        """Radiated energy [J] of TBs on ``rbs`` RBs sent ``ntx`` times each.
+
+        Uplink with the power split: ``P(n) = min(P_max, P_max/N · n · cap)`` per
+        transmission (all of P_max without power control); otherwise (downlink, fixed
+        PSD) ``P_max · n / N``.
+        """
+        cfg, eng = self.config, self._up.engine
+        n = rbs.astype(np.float64)
+        if direction == "uplink":
+            p_max = 10 ** (cfg.uplink_tx_power_dbm / 10 - 3)
+            if eng.split:
+                cap = float(eng.cap_lin[client])
+                p = np.minimum(p_max, p_max / eng.num_rbs * n * cap)
+            else:
+                p = p_max * n / eng.num_rbs
+        else:
+            p = 10 ** (cfg.downlink_tx_power_dbm / 10 - 3) * n / eng.num_rbs
+        return float((p * ntx).sum() * self.slot_s)
+
     def _check_client(self, client: int) -> None:
         if not 0 <= client < self.n_clients:
             raise ConfigFieldError("client", f"must be in [0, {self.n_clients}), got {client!r}")
@@ -443,13 +480,9 @@ class WirelessNetwork:
             eng.tbs, rows, n_bytes, self.config.packets.mtu_bytes, p.start_s, self.slot_s
         )
         complete = not bool(packets.lost.any())
-        power_dbm = (
-            self.config.uplink_tx_power_dbm
-            if p.direction == "uplink"
-            else self.config.downlink_tx_power_dbm
+        energy = self._energy_j(
+            p.direction, p.clients[0], eng.tbs.rbs[rows].sum(axis=1), eng.tbs.ntx[rows]
         )
-        rb_slots = float((eng.tbs.rbs[rows].sum(axis=1) * eng.tbs.ntx[rows]).sum())
-        energy = 10 ** (power_dbm / 10 - 3) * rb_slots / eng.num_rbs * self.slot_s
         result = TransferResult(
             transfer=p.number,
             direction=p.direction,

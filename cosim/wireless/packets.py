@@ -47,8 +47,9 @@ class TransferResult:
     ``clients`` holds one client, or the members of a broadcast. Times are
     simulated seconds; ``deadline_s`` is absolute (``None``: no deadline).
     ``complete``: every byte delivered; ``cut_off``: ended by its deadline.
-    ``energy_j`` [J]: radiated transmit energy, ``P_tx · Σ_TB (n_RB / N_RB) · Δt · n_tx``
-    (power spread evenly over the band, so a TB on n of N RBs uses n / N of it).
+    ``energy_j`` [J]: radiated transmit energy, ``Σ_TB P(n_RB) · Δt · n_tx`` with
+    ``P(n)`` the UE's power on n RBs (P_max, or less under power control) or, for
+    a fixed power spectral density (downlink), ``P_max · n / N_RB``.
     """
 
     transfer: int

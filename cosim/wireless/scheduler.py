@@ -1,4 +1,4 @@
-"""Resource-block allocation for one slot: round robin, proportional fair, max rate.
+"""Resource-block allocation for one slot: shares (OFDMA), TDMA, FDMA.
 
 The scheduler is a decision (which link gets which RBs); the arithmetic is
 vectorised over links. Metrics per (link, subband), from the bits a link
@@ -12,14 +12,19 @@ would send per RB ``r[l, b]``:
   ranks the same); maximises Σ log(throughput) in the long run.
 * ``max_rate``: ``r[l, b]``; the best link always wins.
 
-OFDMA: in each subband, links in descending metric order take the RBs they
-need, ``⌈need_bits / r⌉``, until the subband is full. TDMA: the best link
-(by summed metric) takes every RB of the slot.
+* ``equal_share``: as round robin; shares are never topped up.
+
+OFDMA (:func:`allocate_shares`): K links get contiguous shares of ⌊free / K⌋
+RBs, ranked by the metric with ``r`` the bits a link sends on its share (its
+uplink power split over those RBs). TDMA (:func:`allocate`): the best link (by
+summed metric) takes every RB of the slot. FDMA (:func:`allocate_fdma`): fixed
+sub-bands.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -62,7 +67,7 @@ def metric(scheduler: str, bpr: np.ndarray, avg: np.ndarray, rr_key: np.ndarray)
         return bpr / avg[:, None]
     if scheduler == "max_rate":
         return bpr.copy()
-    if scheduler == "round_robin":
+    if scheduler in ("round_robin", "equal_share"):
         key = -rr_key.astype(np.float64)
         return np.repeat(key[:, None], bpr.shape[1], axis=1)
     raise ValueError(f"unknown scheduler {scheduler!r}")
@@ -121,4 +126,86 @@ def allocate(
         if B > 1:
             done = need <= 0
             m[done] = -np.inf
+    return alloc
+
+
+def _layout(order: np.ndarray, n: np.ndarray, free_rbs: np.ndarray, L: int) -> np.ndarray:
+    """Lay contiguous runs of ``n[i]`` free RBs for links ``order[i]`` across the subbands.
+
+    Free RBs are numbered subband by subband; link i gets positions
+    ``[a_i, a_i + n_i)``, a = cumsum(n) − n; per subband b the count is the
+    overlap with ``[E_b, E_b+1)``, E = cumsum of free RBs.
+    """
+    edges = np.concatenate([[0], np.cumsum(free_rbs)])
+    a = np.cumsum(n) - n
+    lo = np.maximum(a[:, None], edges[None, :-1])
+    hi = np.minimum((a + n)[:, None], edges[None, 1:])
+    alloc = np.zeros((L, free_rbs.shape[0]), dtype=np.int64)
+    alloc[order] = np.maximum(hi - lo, 0)
+    return alloc
+
+
+def allocate_shares(
+    scheduler: str,
+    eligible: np.ndarray,
+    need_bits: np.ndarray,
+    rate: Callable[[np.ndarray, int], np.ndarray],
+    free_rbs: np.ndarray,
+    avg: np.ndarray,
+    rr_key: np.ndarray,
+    min_rbs: int,
+    max_ues: int,
+) -> np.ndarray:
+    """OFDMA shares for this slot, int64 ``[L, B]``.
+
+    ``rate(links, n)`` [bit]: what each link would send on n RBs. With F free RBs
+    and E eligible links, K = min(E, max_ues, ⌊F / min_rbs⌋) links ranked first by
+    the metric get ``min(⌊F / K⌋, ⌈need / (r / ⌊F / K⌋)⌉)`` RBs each (r: rate on
+    the share). Except with ``equal_share``, RBs left over go to the served links
+    still short of their need, in metric order.
+    """
+    L = eligible.shape[0]
+    total = int(free_rbs.sum())
+    links = np.flatnonzero(eligible)
+    k = min(links.size, max_ues, total // min_rbs)
+    if k == 0:
+        return np.zeros((L, free_rbs.shape[0]), dtype=np.int64)
+    share = total // k
+    r = rate(links, share)
+    ok = r > 0
+    links, r = links[ok], r[ok]
+    k = min(k, links.size)
+    if k == 0:
+        return np.zeros((L, free_rbs.shape[0]), dtype=np.int64)
+    if scheduler == "proportional_fair":
+        m = r / avg[links]
+    elif scheduler == "max_rate":
+        m = r
+    else:
+        m = -rr_key[links].astype(np.float64)
+    pick = np.argsort(-m, kind="stable")[:k]
+    order, r = links[pick], r[pick]
+    want = np.ceil(need_bits[order] * share / r).astype(np.int64)
+    n = np.minimum(share, want)
+    if scheduler != "equal_share":
+        left = total - int(n.sum())
+        short = want - n
+        if left > 0 and short.any():
+            before = np.cumsum(short) - short
+            n += np.clip(left - before, 0, short)
+    return _layout(order, n, free_rbs, L)
+
+
+def allocate_fdma(
+    eligible: np.ndarray, n_links: int, num_rbs: int, rbs_per_subband: np.ndarray
+) -> np.ndarray:
+    """Link l's fixed RBs ``[l·m, (l+1)·m)``, m = ⌊num_rbs / n_links⌋, when it is eligible."""
+    m = num_rbs // n_links
+    order = np.flatnonzero(eligible)
+    edges = np.concatenate([[0], np.cumsum(rbs_per_subband)])
+    a = order * m
+    lo = np.maximum(a[:, None], edges[None, :-1])
+    hi = np.minimum((a + m)[:, None], edges[None, 1:])
+    alloc = np.zeros((eligible.shape[0], rbs_per_subband.shape[0]), dtype=np.int64)
+    alloc[order] = np.maximum(hi - lo, 0)
     return alloc

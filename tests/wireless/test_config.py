@@ -25,8 +25,8 @@ from cosim.wireless.network import WirelessNetwork
 def test_defaults_are_valid_and_fit_the_band():
     cfg = WirelessConfig()
     assert cfg.mac.num_rbs * cfg.mac.rb_bandwidth_hz <= cfg.bandwidth_hz
-    # -174 dBm/Hz + 5 dB + 10 log10(20 MHz) = -95.99 dBm
-    assert cfg.noise_dbm == pytest.approx(-174 + 5 + 73.0103, abs=1e-3)
+    # noise over the occupied RBs: -174 dBm/Hz + 5 dB + 10 log10(100 × 180 kHz) = -96.45 dBm
+    assert cfg.noise_dbm == pytest.approx(-174 + 5 + 72.5527, abs=1e-3)
 
 
 def _field_of(make) -> str:

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from cosim.wireless.config import MacConfig, ShannonLink
+from cosim.wireless.config import MacConfig, ShannonLink, UplinkPowerConfig
 from tests.wireless.conftest import ConstantSource, grid_config, make_network
 
 
@@ -159,12 +159,20 @@ def test_transfer_submitted_after_its_deadline_delivers_nothing():
     assert r.packets.lost.all()
 
 
-def test_transmit_energy_is_power_times_airtime_share():
+def test_transmit_energy_is_power_times_airtime():
+    # c0: 4 of 10 RBs for one slot; c1: 6 RBs in slot 0, then 10, 10, 10 and 4 RBs
+    p_w = 10 ** (23 / 10) / 1000  # 23 dBm
     env, net = make_network(grid_config(), ConstantSource([30.0, 30.0]))
     a, b = net.uplink(0, 100), net.uplink(1, 1000)
     env.run()
-    p_w = 10 ** (23 / 10) / 1000  # 23 dBm
-    # c0: 4 of 10 RBs for one slot; c1: 6 RBs in slot 0, then 10, 10, 10 and 4 RBs
+    # power split over the RBs: a UE radiates all of P_max whenever it sends
+    assert a.value.energy_j == pytest.approx(p_w * 1e-3)
+    assert b.value.energy_j == pytest.approx(p_w * 5 * 1e-3)
+    # fixed power spectral density: a TB on n of N RBs radiates n / N of P_max
+    fixed = grid_config(uplink_power=UplinkPowerConfig(split_over_rbs=False))
+    env, net = make_network(fixed, ConstantSource([30.0, 30.0]))
+    a, b = net.uplink(0, 100), net.uplink(1, 1000)
+    env.run()
     assert a.value.energy_j == pytest.approx(p_w * 0.4 * 1e-3)
     assert b.value.energy_j == pytest.approx(p_w * (6 + 10 + 10 + 10 + 4) / 10 * 1e-3)
 
