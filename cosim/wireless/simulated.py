@@ -19,9 +19,10 @@ from cosim.wireless.config import SPEED_OF_LIGHT_MPS, FadingConfig, WirelessConf
 from cosim.wireless.counter_rng import new_key
 from cosim.wireless.fading import (
     BlockFading,
+    ClarkeFading,
     GaussianProcess,
     GaussMarkovFading,
-    JakesFading,
+    SumOfSinusoidsFading,
     power_gain,
 )
 from cosim.wireless.pathloss import make_path_loss
@@ -69,15 +70,21 @@ def draw_large_scale(
 
 
 def doppler_hz(cfg: WirelessConfig, speeds_mps: np.ndarray) -> np.ndarray:
-    """Maximum Doppler per client ``f_d = v f_c / c`` [Hz], or the fixed ``doppler_hz``."""
+    """Maximum Doppler per client [Hz], or the fixed ``fading.doppler_hz``.
+
+    ``f_d = sqrt((v f_c / c)² + f_env²)``: the client's motion (speed v [m/s],
+    carrier f_c [Hz]) and the scatterers' (``fading.environment_doppler_hz``),
+    combined root-sum-square as independent Doppler spreads add in variance.
+    """
     v = np.asarray(speeds_mps, dtype=np.float64)
-    if cfg.fading.doppler_hz is not None:
-        return np.full(v.shape, cfg.fading.doppler_hz)
+    fading = cfg.fading
+    if fading.doppler_hz is not None:
+        return np.full(v.shape, fading.doppler_hz)
     if cfg.carrier_hz is None:
-        if np.any(v > 0) and cfg.fading.correlation != "block":
+        if np.any(v > 0) and fading.correlation != "block":
             raise ConfigFieldError("carrier_hz", "is needed to turn client speed into Doppler")
-        return np.zeros(v.shape)
-    return v * cfg.carrier_hz / SPEED_OF_LIGHT_MPS
+        return np.full(v.shape, fading.environment_doppler_hz)
+    return np.hypot(v * cfg.carrier_hz / SPEED_OF_LIGHT_MPS, fading.environment_doppler_hz)
 
 
 def make_process(
@@ -86,7 +93,9 @@ def make_process(
     """The time process ``fading.correlation`` names."""
     n_c, n_b = int(fd_hz.shape[0]), fading.subbands
     if fading.correlation == "jakes":
-        return JakesFading(fd_hz, n_b, slot_s, key, fading.num_sinusoids)
+        return ClarkeFading(fd_hz, n_b, slot_s, key)
+    if fading.correlation == "sum_of_sinusoids":
+        return SumOfSinusoidsFading(fd_hz, n_b, slot_s, key, fading.num_sinusoids)
     if fading.correlation == "ar1":
         return GaussMarkovFading(fd_hz, n_b, slot_s, key)
     block_slots = 1 if fading.block_s is None else max(1, round(fading.block_s / slot_s))

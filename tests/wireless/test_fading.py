@@ -15,7 +15,7 @@ from scipy.special import exp1, j0
 from cosim.wireless.fading import (
     BlockFading,
     GaussMarkovFading,
-    JakesFading,
+    SumOfSinusoidsFading,
     power_gain,
 )
 
@@ -79,9 +79,9 @@ def test_nakagami_moments(m):
         np.testing.assert_allclose(g, r, rtol=1e-9)  # m = 1 is Rayleigh, sample for sample
 
 
-def test_jakes_autocorrelation_is_j0():
+def test_sum_of_sinusoids_autocorrelation_is_j0():
     fd, dt, n_clients = 50.0, 1e-3, 3000
-    proc = JakesFading(np.full(n_clients, fd), 1, dt, key=7, num_sinusoids=16)
+    proc = SumOfSinusoidsFading(np.full(n_clients, fd), 1, dt, key=7, num_sinusoids=16)
     lags = np.arange(0, 25)
     h = proc.samples(1000, 200 + lags[-1])  # start late: stationarity
     for lag in lags:
@@ -91,8 +91,8 @@ def test_jakes_autocorrelation_is_j0():
         assert abs(per_client.mean() - j0(2 * np.pi * fd * lag * dt)) < 5 * se, lag
 
 
-def test_jakes_values_do_not_depend_on_batching():
-    proc = JakesFading(np.array([10.0, 80.0]), 2, 1e-3, key=3)
+def test_sum_of_sinusoids_values_do_not_depend_on_batching():
+    proc = SumOfSinusoidsFading(np.array([10.0, 80.0]), 2, 1e-3, key=3)
     whole = proc.samples(100, 300)
     parts = np.concatenate([proc.samples(100, 1), proc.samples(101, 150), proc.samples(251, 149)])
     np.testing.assert_allclose(parts, whole, rtol=1e-9, atol=1e-12)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from cosim.wireless.fading.ar1 import GaussMarkovFading
-from cosim.wireless.fading.jakes import JakesFading
+from cosim.wireless.fading.clarke import ClarkeFading
+from cosim.wireless.fading.sum_of_sinusoids import SumOfSinusoidsFading
 
 
 def _chunked(model, total: int, seed: int) -> dict[int, np.ndarray]:
@@ -27,10 +28,11 @@ def _chunked(model, total: int, seed: int) -> dict[int, np.ndarray]:
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: JakesFading(np.array([2.0, 90.0, 400.0]), 2, 1e-3, key=11),
+        lambda: ClarkeFading(np.array([2.0, 90.0, 400.0, 0.0, 3000.0]), 2, 1e-3, key=11),
+        lambda: SumOfSinusoidsFading(np.array([2.0, 90.0, 400.0]), 2, 1e-3, key=11),
         lambda: GaussMarkovFading(np.array([2.0, 90.0, 400.0]), 2, 1e-3, key=11),
     ],
-    ids=["jakes", "ar1"],
+    ids=["jakes", "sum_of_sinusoids", "ar1"],
 )
 def test_values_are_a_pure_function_of_the_slot(make) -> None:
     reference = make().samples(0, 6000)
