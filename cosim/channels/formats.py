@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cosim.channels.config import TRACE_FORMATS, DriveTestColumns
 from cosim.channels.drivetest import read_drive_test
-from cosim.channels.location import trace_error
+from cosim.channels.location import require_file, trace_error
 from cosim.channels.mahimahi import read_mahimahi, write_mahimahi
 from cosim.channels.native_csv import iter_native_csv, read_native_csv, write_native_csv
 from cosim.channels.native_h5 import H5Store, NativeH5Writer, write_native_h5
@@ -132,8 +132,7 @@ def open_store(
 ) -> SampleStore:
     """Open a trace for replay: HDF5 (and big native CSVs, via the cache) stream; the rest load."""
     path = str(path)
-    if not os.path.isfile(path):
-        raise trace_error(path, "no such file")
+    require_file(path)
     fmt = detect_format(path) if _check_format(fmt) == "auto" else fmt
     allow = allow_out_of_range_snr
     if fmt == "native_h5":

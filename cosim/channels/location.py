@@ -12,6 +12,7 @@ the character offset), followed by its header name when the file has one.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -117,3 +118,23 @@ def first_true(mask: np.ndarray) -> tuple[int, int | None] | None:
         return None
     row, col = divmod(int(hits[0]), mask.shape[1])
     return row, col
+
+
+def require_file(path: str) -> None:
+    """Raise a :class:`TraceFormatError` unless ``path`` is a readable regular file.
+
+    Says what is there instead: nothing, a directory, or a FIFO/socket/device.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise trace_error(path, "no such file") from None
+    except OSError as exc:
+        raise trace_error(path, f"cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise trace_error(path, "is a directory; name a trace file")
+    if not stat.S_ISREG(mode):
+        raise trace_error(path, "not a regular file (a FIFO, socket or device); traces must "
+                          "be files, since replay reads them more than once")
+    if not os.access(path, os.R_OK):
+        raise trace_error(path, "cannot read (permission denied)")

@@ -63,7 +63,7 @@ def read_mahimahi_timestamps(path: str | os.PathLike[str]) -> tuple[np.ndarray, 
             path, f"{head.n_fields} fields; a Mahimahi trace has one ms timestamp per line",
             line=head.first_data_line,
         )
-    table = read_numeric(head)
+    table = read_numeric(head, integers=True)
     loc = head.locator()
     check_finite(table, loc)
     stamps = table[:, 0]

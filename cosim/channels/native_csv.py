@@ -15,6 +15,7 @@ last sample is held for the previous spacing (:func:`infer_end_s`).
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import pandas as pd
 
 from cosim.channels.location import trace_error
 from cosim.channels.series import ChannelTrace, Quantity, infer_end_s
-from cosim.channels.textio import TextHeader, iter_numeric_blocks, scan_header
+from cosim.channels.textio import TextHeader, iter_numeric_blocks, open_binary, scan_header
 from cosim.channels.validate import (
     check_finite,
     check_non_negative_rate,
@@ -145,7 +146,7 @@ def read_native_csv(
 def _leading_comments(path: str, max_lines: int = 64) -> str:
     """The ``#`` comment lines before the header, without ``# `` (the trace's provenance)."""
     out = []
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="replace") as f:
         for _, line in zip(range(max_lines), f, strict=False):
             text = line.strip()
             if text and not text.startswith("#"):

@@ -23,7 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from cosim.channels.location import ArrayLocator, trace_error
+from cosim.channels.location import ArrayLocator, require_file, trace_error
 from cosim.channels.series import UNITS, ChannelTrace, Quantity, infer_end_s
 from cosim.channels.validate import (
     check_finite,
@@ -154,8 +154,7 @@ class H5Store:
     def __init__(self, path: str | os.PathLike[str], *, allow_out_of_range_snr: bool = False):
         self.path = str(path)
         self.allow_out_of_range_snr = allow_out_of_range_snr
-        if not os.path.isfile(self.path):
-            raise trace_error(self.path, "no such file")
+        require_file(self.path)
         try:
             self._file = h5py.File(self.path, "r")
         except OSError:

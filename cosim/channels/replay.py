@@ -37,7 +37,7 @@ import numpy as np
 from cosim.channels.config import TraceReplayConfig
 from cosim.channels.formats import detect_format, open_store
 from cosim.channels.linkqueue import MahimahiSchedule, MahimahiSource
-from cosim.channels.location import trace_error
+from cosim.channels.location import require_file, trace_error
 from cosim.channels.mahimahi import read_mahimahi_timestamps
 from cosim.channels.series import ChannelTrace, SampleStore
 from cosim.errors import TraceFormatError
@@ -400,8 +400,7 @@ def _build_mahimahi(
         raise trace_error(where, "a Mahimahi trace has one series; client_columns must be 0")
     cache: dict[str, MahimahiSchedule] = {}
     for p in dict.fromkeys(paths):
-        if not os.path.exists(p):
-            raise trace_error(p, "no such file")
+        require_file(p)
         stamps, last_line = read_mahimahi_timestamps(p)
         cache[p] = MahimahiSchedule(stamps, cfg.loop, p, last_line)
     schedules = [cache[paths[i] if cfg.traces else paths[0]] for i in range(n_clients)]

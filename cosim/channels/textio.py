@@ -9,21 +9,24 @@ slow path never runs on good input.
 
 Comment lines starting with ``#`` and blank lines are allowed before the
 header (provenance notes); anywhere else they are data, and so an error
-(trailing blank lines excepted).
+(trailing blank lines excepted). Gzip-compressed files (recognised by their
+magic bytes, whatever the name) are read transparently.
 """
 
 from __future__ import annotations
 
 import codecs
-import os
+import gzip
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 
 import numpy as np
 import pandas as pd
 
-from cosim.channels.location import RowLocator, trace_error
+from cosim.channels.location import RowLocator, require_file, trace_error
 from cosim.errors import TraceFormatError
 
 _NAN_WORDS = {"nan", "+nan", "-nan", "na", "n/a", "null", "none"}
@@ -65,6 +68,17 @@ class TextHeader:
         )
 
 
+def is_gzip(path: str) -> bool:
+    """Whether ``path`` starts with the gzip magic bytes."""
+    with open(path, "rb") as raw:
+        return raw.read(2) == b"\x1f\x8b"
+
+
+def open_binary(path: str) -> IO[bytes]:
+    """``path`` opened for binary reading, decompressed when it is gzip."""
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+
+
 def split_fields(line: str, sep: str) -> list[str]:
     """Split one line the way pandas does for ``sep`` (no quoting)."""
     if sep == WHITESPACE:
@@ -84,7 +98,7 @@ def _decode_error(path: str) -> TraceFormatError:
     """Locate the first undecodable byte by streaming the file (slow path)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, line = 0, 1
-    with open(path, "rb") as raw:
+    with open_binary(path) as raw:
         while True:
             chunk = raw.read(1 << 20)
             # Bytes of an unfinished character carried over from the last chunk.
@@ -110,18 +124,25 @@ def _open_text(path: str) -> Iterator[tuple[int, str]]:
 
     Universal newlines, like pandas' C tokenizer: \\r\\n, \\r and \\n end a line.
     """
+    import io
+
     try:
-        with open(path, encoding="utf-8-sig", newline=None) as text:
+        with io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", newline=None) as text:
             for line_no, line in enumerate(text, start=1):
                 yield line_no, line.rstrip("\n")
     except UnicodeDecodeError:
         raise _decode_error(path) from None
+    except (OSError, EOFError) as exc:  # a corrupt or truncated gzip stream
+        raise trace_error(path, f"unreadable gzip data ({exc})") from None
 
 
 def _head_lines(path: str, limit: int = 64 * 1024) -> list[str]:
     """The first lines of ``path`` (decoded strictly), enough to find the header."""
-    with open(path, "rb") as raw:
-        data = raw.read(limit)
+    try:
+        with open_binary(path) as raw:
+            data = raw.read(limit)
+    except (OSError, EOFError) as exc:
+        raise trace_error(path, f"unreadable gzip data ({exc})") from None
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         text = decoder.decode(data, final=len(data) < limit)
@@ -147,8 +168,7 @@ def scan_header(path: str, *, sep: str, has_header: bool | None) -> TextHeader:
     Raises:
         TraceFormatError: empty file (nothing but comments and blank lines).
     """
-    if not os.path.isfile(path):
-        raise trace_error(path, "no such file")
+    require_file(path)
     lines = _head_lines(path)
     index = 0
     while index < len(lines) and (
@@ -212,7 +232,26 @@ def _diagnose(head: TextHeader, exc: Exception) -> TraceFormatError:
     return trace_error(head.path, f"unreadable table ({exc})")
 
 
-def _numeric_block(frame: pd.DataFrame, head: TextHeader, row0: int) -> tuple[np.ndarray, bool]:
+_INTEGER = re.compile(r"\s*\+?\d+\s*")
+
+
+def _first_non_integer(head: TextHeader, col: int) -> TraceFormatError:
+    """Locate the first cell of ``col`` not written as a plain integer (slow path)."""
+    for line_no, line in _open_text(head.path):
+        if line_no < head.first_data_line or not line.strip():
+            continue
+        text = split_fields(line, head.sep)[col]
+        if not _INTEGER.fullmatch(text):
+            return head.locator().error(
+                line_no - head.first_data_line, col,
+                f"{text.strip()[:40]!r} is not a non-negative integer written as digits "
+                "(Mahimahi itself rejects '1e5' and '62479.0')",
+            )
+    return trace_error(head.path, "a value is not written as an integer")
+
+
+def _numeric_block(frame: pd.DataFrame, head: TextHeader, row0: int,
+                   integers: bool = False) -> tuple[np.ndarray, bool]:
     """Convert a parsed chunk to float64, locating any non-numeric cell.
 
     Returns the block and whether the file's data ended inside it (only
@@ -229,10 +268,12 @@ def _numeric_block(frame: pd.DataFrame, head: TextHeader, row0: int) -> tuple[np
             line = head.first_data_line + row0 + row
             if line <= _last_content_line(head.path):
                 raise trace_error(head.path, "blank line inside the data", line=line)
-            return _numeric_block(frame.iloc[:row], head, row0)[0], True
+            return _numeric_block(frame.iloc[:row], head, row0, integers)[0], True
     out = np.empty(frame.shape, dtype=np.float64)
     for col in range(frame.shape[1]):
         series = frame.iloc[:, col]
+        if integers and series.dtype.kind == "f":
+            raise _first_non_integer(head, col)
         if series.dtype.kind in "iuf":
             out[:, col] = series.to_numpy(dtype=np.float64)
             continue
@@ -242,14 +283,30 @@ def _numeric_block(frame: pd.DataFrame, head: TextHeader, row0: int) -> tuple[np
             problem = _cell_problem(str(cells[row]))
             if problem is not None:
                 raise head.locator().error(row0 + int(row), col, problem)
+        if integers:
+            raise _first_non_integer(head, col)
         out[:, col] = numbers
     return out, False
 
 
+def _quiet(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """``frames`` without pandas' DtypeWarning (mixed-type chunks are diagnosed cell by cell)."""
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            try:
+                frame = next(frames)
+            except StopIteration:
+                return
+        yield frame
+
+
 def iter_numeric_blocks(
-    head: TextHeader, *, chunk_rows: int | None = None
+    head: TextHeader, *, chunk_rows: int | None = None, integers: bool = False
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(row0, block)``: float64 blocks of shape (rows, n_fields), in file order.
+
+    ``integers``: every cell must be written as a plain integer (digits only).
 
     Raises:
         TraceFormatError: a row with the wrong number of fields, a blank line
@@ -267,15 +324,16 @@ def iter_numeric_blocks(
         "na_values": [],
         "encoding": "utf-8",
         "dtype": None,
+        "compression": "gzip" if is_gzip(head.path) else None,
     }
     row0 = 0
     try:
         if chunk_rows is None:
-            frames = iter([pd.read_csv(head.path, **options)])
+            frames = _quiet(_read_whole(head.path, options))
         else:
-            frames = pd.read_csv(head.path, chunksize=chunk_rows, **options)
+            frames = _quiet(iter(pd.read_csv(head.path, chunksize=chunk_rows, **options)))
         for frame in frames:
-            block, ended = _numeric_block(frame, head, row0)
+            block, ended = _numeric_block(frame, head, row0, integers)
             if block.shape[0]:
                 yield row0, block
                 row0 += block.shape[0]
@@ -285,13 +343,19 @@ def iter_numeric_blocks(
         raise
     except pd.errors.EmptyDataError:
         pass
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, OverflowError) as exc:
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, OverflowError, EOFError,
+            gzip.BadGzipFile) as exc:
         raise _diagnose(head, exc) from None
     if row0 == 0:
         raise trace_error(head.path, "empty file (no data rows)", line=head.first_data_line)
 
 
-def read_numeric(head: TextHeader) -> np.ndarray:
-    """The whole table as one float64 array (rows, n_fields)."""
-    blocks = [block for _, block in iter_numeric_blocks(head)]
+def _read_whole(path: str, options: dict[str, object]) -> Iterator[pd.DataFrame]:
+    """One frame of the whole file (read when first asked for, warnings filtered by the caller)."""
+    yield pd.read_csv(path, **options)  # type: ignore[call-overload]
+
+
+def read_numeric(head: TextHeader, *, integers: bool = False) -> np.ndarray:
+    """The whole table as one float64 array (rows, n_fields) (``integers``: digits only)."""
+    blocks = [block for _, block in iter_numeric_blocks(head, integers=integers)]
     return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
