@@ -16,6 +16,7 @@ from cosim.errors import TraceFormatError, UsageError
 
 READ_FORMATS = ("auto", "native_csv", "native_h5", "throughput", "mahimahi", "drive_test")
 WRITE_FORMATS = ("native_csv", "native_h5", "throughput", "mahimahi")
+DRIVE_TEST_PRESET_NAMES = ("g_nettrack_dl", "g_nettrack_ul", "g_nettrack_snr")
 
 if TYPE_CHECKING:
     from cosim.channels.series import ChannelTrace
@@ -39,6 +40,11 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
                    choices=("comma", "semicolon", "tab", "whitespace"))
     g.add_argument("--duplicates", default="error", choices=("error", "mean", "last"),
                    help="rows sharing a timestamp")
+    g.add_argument("--time-format", default="",
+                   help="strftime format of date-times, e.g. '%%Y.%%m.%%d_%%H.%%M.%%S' "
+                   "(default ISO 8601)")
+    g.add_argument("--preset", default="", choices=("", *DRIVE_TEST_PRESET_NAMES),
+                   help="named mapping of a known export layout (fills unset options)")
 
 
 def _read(args: argparse.Namespace, path: str) -> ChannelTrace:
@@ -49,6 +55,7 @@ def _read(args: argparse.Namespace, path: str) -> ChannelTrace:
         columns = DriveTestColumns(
             time=args.time_column, time_unit=args.time_unit, value=args.value_column,
             value_unit=args.value_unit, separator=args.separator, duplicates=args.duplicates,
+            time_format=args.time_format, preset=args.preset,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

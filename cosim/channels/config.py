@@ -32,9 +32,19 @@ class DriveTestColumns:
     """Column mapping of a drive-test CSV (``channel.columns`` in a scenario).
 
     Attributes:
+        preset: a named mapping for a known export layout; its settings fill
+            every field left at its default here. ``g_nettrack_dl`` /
+            ``g_nettrack_ul`` / ``g_nettrack_snr``: G-NetTrack Pro exports
+            (e.g. the Raca et al. 5G/4G drive-test datasets): columns
+            ``Timestamp,Longitude,Latitude,Speed,…,RSRP,RSRQ,SNR,CQI,DL_bitrate,
+            UL_bitrate,…``, time ``2019.12.16_13.40.04`` (``%Y.%m.%d_%H.%M.%S``),
+            bit rates in kbit/s, SNR in dB, one row a second (rows sharing a
+            second are averaged).
         time: header name of the time column.
-        time_unit: ``s``/``ms``/``us`` for numbers, ``datetime`` for ISO-8601
-            date-times like ``2024-05-02 10:00:00.500``.
+        time_unit: ``s``/``ms``/``us`` for numbers, ``datetime`` for date-times
+            (ISO 8601 like ``2024-05-02 10:00:00.500``, or ``time_format``).
+        time_format: strftime-style format of ``datetime`` cells, e.g.
+            ``%Y.%m.%d_%H.%M.%S``; empty: ISO 8601.
         value: header name of the SNR or rate column.
         value_unit: ``dB`` or ``linear`` (an SNR), or ``bit/s``, ``kbit/s``,
             ``Mbit/s``, ``Gbit/s`` (a rate).
@@ -49,8 +59,24 @@ class DriveTestColumns:
     value_unit: ValueUnit = "dB"
     separator: Literal["comma", "semicolon", "tab", "whitespace"] = "comma"
     duplicates: Literal["error", "mean", "last"] = "error"
+    time_format: str = ""
+    preset: str = ""
 
     def __post_init__(self) -> None:
+        if self.preset:
+            check_choice("preset", self.preset, tuple(DRIVE_TEST_PRESETS))
+            defaults = DriveTestColumns()
+            for key, value in DRIVE_TEST_PRESETS[self.preset].items():
+                if getattr(self, key) == getattr(defaults, key):
+                    object.__setattr__(self, key, value)
+        if self.time_format and "%" not in self.time_format:
+            raise ConfigFieldError(
+                "time_format", f"must be a strftime format such as '%Y.%m.%d_%H.%M.%S', "
+                f"got {self.time_format!r}"
+            )
+        if self.time_format and self.time_unit != "datetime":
+            raise ConfigFieldError("time_format", "applies to time_unit: datetime only, "
+                                   f"time_unit is {self.time_unit!r}")
         if not self.time.strip():
             raise ConfigFieldError("time", "must name the time column, got ''")
         if not self.value.strip():
@@ -59,6 +85,16 @@ class DriveTestColumns:
         check_choice("value_unit", self.value_unit, VALUE_UNITS)
         check_choice("separator", self.separator, ("comma", "semicolon", "tab", "whitespace"))
         check_choice("duplicates", self.duplicates, ("error", "mean", "last"))
+
+
+_G_NETTRACK = {"time": "Timestamp", "time_unit": "datetime",
+               "time_format": "%Y.%m.%d_%H.%M.%S", "separator": "comma", "duplicates": "mean"}
+#: Named column mappings (``columns.preset``); see :class:`DriveTestColumns`.
+DRIVE_TEST_PRESETS: dict[str, dict[str, str]] = {
+    "g_nettrack_dl": {**_G_NETTRACK, "value": "DL_bitrate", "value_unit": "kbit/s"},
+    "g_nettrack_ul": {**_G_NETTRACK, "value": "UL_bitrate", "value_unit": "kbit/s"},
+    "g_nettrack_snr": {**_G_NETTRACK, "value": "SNR", "value_unit": "dB"},
+}
 
 
 TraceFormat = Literal["auto", "native_csv", "native_h5", "throughput", "mahimahi", "drive_test"]

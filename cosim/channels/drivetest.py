@@ -24,7 +24,7 @@ import pandas as pd
 from cosim.channels.config import DriveTestColumns
 from cosim.channels.location import trace_error
 from cosim.channels.series import ChannelTrace, infer_end_s
-from cosim.channels.textio import WHITESPACE, TextHeader, scan_header
+from cosim.channels.textio import WHITESPACE, TextHeader, is_gzip, scan_header
 from cosim.channels.validate import (
     check_finite,
     check_non_negative_rate,
@@ -52,15 +52,18 @@ def _column_index(head: TextHeader, name: str, role: str) -> int:
     return head.names.index(name)
 
 
-def _times(cells: pd.Series, head: TextHeader, col: int, unit: str) -> np.ndarray:
+def _times(cells: pd.Series, head: TextHeader, col: int, unit: str,
+           time_format: str = "") -> np.ndarray:
     text = cells.astype(str).str.strip()
     if unit == "datetime":
-        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        parsed = pd.to_datetime(text, errors="coerce", format=time_format or "ISO8601")
         bad = np.flatnonzero(parsed.isna().to_numpy())
         if bad.size:
             row = int(bad[0])
+            what = f"a date-time in format {time_format!r}" if time_format else \
+                "an ISO-8601 date-time (set columns.time_format for other layouts)"
             raise head.locator((col,)).error(
-                row, 0, f"not an ISO-8601 date-time: {text.iloc[row][:40]!r}"
+                row, 0, f"not {what}: {text.iloc[row][:40]!r}"
             )
         ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
         return (ns - ns[0]) / 1e9
@@ -108,6 +111,7 @@ def read_drive_test(
             path, sep=head.sep, header=None, skiprows=head.first_data_line - 1,
             usecols=sorted({t_col, v_col}), dtype=str, keep_default_na=False,
             na_values=[], skip_blank_lines=False, encoding="utf-8", index_col=False,
+            compression="gzip" if is_gzip(path) else None,
         )
     except pd.errors.EmptyDataError:
         raise trace_error(path, "empty file (no data rows)", line=head.first_data_line) from None
@@ -119,7 +123,7 @@ def read_drive_test(
         frame, blank = frame.iloc[:-1], blank.iloc[:-1]
     if frame.shape[0] == 0:
         raise trace_error(path, "empty file (no data rows)", line=head.first_data_line)
-    time_s = _times(frame[t_col], head, t_col, columns.time_unit)
+    time_s = _times(frame[t_col], head, t_col, columns.time_unit, columns.time_format)
     values = _numbers(frame[v_col].astype(str).str.strip(), head, v_col)
     v_loc = head.locator((v_col,))
     if _is_rate(columns):
