@@ -55,11 +55,16 @@ class Interval:
         """The whole interval lies below 0 (significantly negative)."""
         return not math.isnan(self.half_width) and self.high < 0.0
 
-    def format(self, digits: int = 3) -> str:
-        """``mean ± half-width`` (``mean ± n/a`` with fewer than 2 values)."""
+    def format(self, digits: int = 3, signed: bool = False) -> str:
+        """``mean ± half-width`` (``mean ± n/a`` with fewer than 2 values).
+
+        ``signed``: always show the mean's sign (for differences).
+        """
+        sign = "+" if signed else ""
+        mean = f"{self.mean:{sign}.{digits}f}"
         if math.isnan(self.half_width):
-            return f"{self.mean:.{digits}f} ± n/a"
-        return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f}"
+            return f"{mean} ± n/a"
+        return f"{mean} ± {self.half_width:.{digits}f}"
 
 
 def _values(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:

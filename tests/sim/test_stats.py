@@ -54,6 +54,8 @@ def test_single_value_has_no_interval() -> None:
     assert ci.mean == 3.0 and math.isnan(ci.half_width)
     assert not ci.above_zero and not ci.below_zero
     assert ci.format() == "3.000 ± n/a"
+    assert ci.format(1, signed=True) == "+3.0 ± n/a"
+    assert Interval(-0.25, 0.5, 3).format(2, signed=True) == "-0.25 ± 0.50"
 
 
 def test_identical_values_give_zero_width() -> None:
