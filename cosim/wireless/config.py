@@ -335,7 +335,10 @@ class PacketConfig:
     non-adaptive HARQ), at most ``harq_max_tx`` transmissions in all; after that
     its bytes are lost, or re-queued ahead of new data when
     ``arq_on_harq_failure``. ``harq_combining``: ``chase`` sums the SNRs of the
-    attempts, ``none`` decodes each attempt alone.
+    attempts, ``none`` decodes each attempt alone. Headers: every packet carries
+    ``header_bytes`` more on the air (L3/L2 per packet, e.g. IPv4 20 + UDP 8 +
+    PDCP 2 = 30), every transport block ``tb_header_bytes`` (RLC/MAC per TB, e.g.
+    LTE RLC UM 2); payload sizes and delivered bytes exclude both.
     """
 
     mtu_bytes: int = 1500
@@ -343,10 +346,14 @@ class PacketConfig:
     harq_max_tx: int = 4
     arq_on_harq_failure: bool = True
     harq_combining: Literal["chase", "none"] = "chase"
+    header_bytes: int = 0
+    tb_header_bytes: int = 0
 
     def __post_init__(self) -> None:
         check_choice("harq_combining", self.harq_combining, ("chase", "none"))
         check_int_range("mtu_bytes", self.mtu_bytes, 1)
+        check_int_range("header_bytes", self.header_bytes, 0, 65_535)
+        check_int_range("tb_header_bytes", self.tb_header_bytes, 0, 65_535)
         check_int_range("harq_rtt_slots", self.harq_rtt_slots, 1, 1024)
         check_int_range("harq_max_tx", self.harq_max_tx, 1, 64)
 

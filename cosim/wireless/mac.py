@@ -9,11 +9,16 @@ Per slot ``s`` (HARQ process ``p = s mod harq_rtt_slots``):
 1. TBs that failed on process p one RTT ago are sent again on the same RBs
    (synchronous non-adaptive HARQ) and decoded with the SNRs of all attempts
    summed (chase combining) or alone.
-2. The remaining RBs of each subband go to links with data whose process p is
-   free, in order of the scheduler metric (:mod:`cosim.wireless.scheduler`),
-   each link taking only the RBs it needs; with ``tdma`` the best link takes all.
-3. Each scheduled link sends one TB of ``⌊Σ_b n_b · bits_per_rb_b / 8⌋`` bytes:
-   ARQ re-sends first, then new bytes of its current transfer.
+2. The remaining RBs go to links with data whose process p is free
+   (:mod:`cosim.wireless.scheduler`): OFDMA shares ranked by the scheduler
+   metric (with the uplink power split, a link on n of N RBs sees its SNR per
+   RB × N / n, capped by power control), or greedily by metric with a fixed
+   power spectral density; TDMA: the best link takes all; FDMA: fixed sub-bands.
+3. Each scheduled link sends one TB of ``⌊(bits + carry) / 8⌋ − tb_header_bytes``
+   bytes, bits from the link model on its RBs (Σ_b n_b · bits per RB, or the
+   TBS of its MCS and RB count) and carry the fraction of a byte the last
+   capacity-limited TB could not use: ARQ re-sends first, then new bytes of its
+   current transfer.
 4. A TB fails iff ``u[s, link] < BLER`` (u uniform, a pure function of the
    decode key, slot and link). A success delivers its bytes at the end of the
    slot; after ``harq_max_tx`` failures its bytes are lost or re-queued (ARQ).
@@ -110,10 +115,12 @@ class MacEngine(TransferBook):
         self.queues: list[deque[int]] = [deque() for _ in range(L)]
         self.proc_tb = np.full((self.R, L), -1, dtype=np.int64)
         self.n_pending = np.zeros(self.R, dtype=np.int64)
+        self.tb_header = pk.tb_header_bytes
         self.carry = np.zeros(L)  # bits of TB capacity below one byte, carried over [bit]
         self.pf = PfAverage(L, mac.pf_beta)
         self.last_served = np.full(L, -1, dtype=np.int64)
         self.rr_base = np.arange(L, dtype=np.int64)
+        self.rr_next = 0  # round robin resumes the cyclic link order here
         self.tbs = TbLog(self.B)
         self.tr = TransferCounters()
         self.tr_link: list[int] = []
@@ -196,6 +203,17 @@ class MacEngine(TransferBook):
         return self._general(s, k, p)
 
     # ------------------------------------------------------------------ one link, whole band
+    def _rr_key(self) -> np.ndarray:
+        """Round-robin order (smallest first): longest unserved, ties in cyclic link order
+        from where the last slot stopped (as LENA's uplink takes UEs in RNTI order)."""
+        return self.last_served * self.L + (self.rr_base - self.rr_next) % self.L
+
+    def _note_served(self, links: np.ndarray) -> None:
+        """Move the round-robin start past the last of ``links`` in cyclic order."""
+        if links.size:
+            rel = (links - self.rr_next) % self.L
+            self.rr_next = int(links[int(np.argmax(rel))] + 1) % self.L
+
     def _whole_band_ok(self) -> bool:
         """Whether the best link may take the whole band: a fixed power spectral density
         (greedy allocation), or a single OFDMA share this slot."""
@@ -210,7 +228,7 @@ class MacEngine(TransferBook):
         rate = self.chunk.bpr1[k]
         sched = self.scheduler
         if sched in ("round_robin", "equal_share"):
-            m = -(self.last_served * self.L + self.rr_base).astype(np.float64)
+            m = -self._rr_key().astype(np.float64)
             m[rate <= 0] = -np.inf
         else:
             # A link with rate 0 has metric 0 and loses to any link with rate > 0; if the
@@ -226,12 +244,13 @@ class MacEngine(TransferBook):
         ch = self.chunk
         room = self.num_rbs
         bits = float(ch.full1[k, c]) + self.carry[c]
-        cap = int(bits // 8)
+        whole = int(bits // 8)
+        cap = max(0, whole - self.tb_header)
         nb = min(cap, int(self.need[c]))
+        if self.fractional:
+            self.carry[c] = bits - 8 * whole if nb == cap else 0.0
         if nb <= 0:
             return []
-        if self.fractional:
-            self.carry[c] = bits - 8 * cap if nb == cap else 0.0
         tid = int(self.cur[c])
         start = int(self.sent[c])
         self.sent[c] = start + nb
@@ -248,6 +267,7 @@ class MacEngine(TransferBook):
         gain = self.pf.gain(s)
         self.pf.scaled[c] += gain * (8 * nb)
         self.last_served[c] = s
+        self.rr_next = (c + 1) % self.L
         done: list[int] = []
         if not ch.fail0[k, c]:
             log.state[i] = OK
@@ -309,7 +329,7 @@ class MacEngine(TransferBook):
         if blocked is not None:
             elig[blocked] = False
         if free.any() and elig.any():
-            rr_key = self.last_served * self.L + self.rr_base
+            rr_key = self._rr_key()
             if self.tdma or (not self.split and self.scheduler != "equal_share"):
                 # fixed power spectral density: a link's rate per RB does not depend on
                 # how many it gets, so the best link simply takes what it needs
@@ -416,10 +436,11 @@ class MacEngine(TransferBook):
                 gam = gam * self.power_boost(links, rbs.sum(axis=1))[:, None]
             mcs, bits = self.link_model.tb(gam, rbs, ch.mcs[k, links])
         bits = bits + self.carry[links]
-        cap = (bits // 8).astype(np.int64)
+        whole = (bits // 8).astype(np.int64)
+        cap = np.maximum(whole - self.tb_header, 0)
         nbytes = np.minimum(cap, self.need[links])
         if self.fractional:
-            self.carry[links] = np.where(nbytes == cap, bits - 8 * cap, 0.0)
+            self.carry[links] = np.where(nbytes == cap, bits - 8 * whole, 0.0)
         keep = nbytes > 0
         links, rbs, nbytes = links[keep], rbs[keep], nbytes[keep]
         mcs, gam = mcs[keep], gam[keep]
@@ -447,6 +468,7 @@ class MacEngine(TransferBook):
         ok = ~self._tb_fails(k, links, rows, first=True)
         served[links] = 8 * nbytes
         self.last_served[links] = s
+        self._note_served(links)
         self._deliver(rows[ok], s)
         fail = rows[~ok]
         if self.max_tx > 1:

@@ -296,6 +296,11 @@ class WirelessNetwork:
             p = 10 ** (cfg.downlink_tx_power_dbm / 10 - 3) * n / eng.num_rbs
         return float((p * ntx).sum() * self.slot_s)
 
+    def _air_bytes(self, payload: int) -> int:
+        """Bytes on the air for ``payload``: + ``header_bytes`` per ``mtu_bytes`` packet."""
+        pk = self.config.packets
+        return payload + -(-payload // pk.mtu_bytes) * pk.header_bytes
+
     def _check_client(self, client: int) -> None:
         if not 0 <= client < self.n_clients:
             raise ConfigFieldError("client", f"must be in [0, {self.n_clients}), got {client!r}")
@@ -325,7 +330,7 @@ class WirelessNetwork:
             raise ConfigFieldError("deadline_s", "a full-buffer transfer needs a deadline")
         eng = drv.engine
         eng.skip_to(self._slot_at_or_after(self.env.now))
-        size = FULL_BUFFER if payload_bytes is None else int(payload_bytes)
+        size = FULL_BUFFER if payload_bytes is None else self._air_bytes(int(payload_bytes))
         tid = eng.add_transfer(link, size, members)
         ev = self.env.event()
         drv.pending[tid] = _Pending(
@@ -471,14 +476,17 @@ class WirelessNetwork:
         else:
             eng.cut(tid)
         rows = eng.tbs.rows_of(tid, eng.tr_first_row[tid])
+        pk = self.config.packets
         if p.size is None:  # full buffer: the bytes that made it into transport blocks
             ends = eng.tbs.start[rows] + eng.tbs.length[rows]
-            n_bytes = int(ends.max()) if rows.size else 0
+            n_air = int(ends.max()) if rows.size else 0
         else:
-            n_bytes = p.size
+            n_air = self._air_bytes(p.size)
         packets = packet_records(
-            eng.tbs, rows, n_bytes, self.config.packets.mtu_bytes, p.start_s, self.slot_s
-        )
+            eng.tbs, rows, n_air, pk.mtu_bytes + pk.header_bytes, p.start_s, self.slot_s,
+            pk.header_bytes,
+        )  # fmt: skip
+        n_bytes = p.size if p.size is not None else int(packets.size_bytes.sum())
         complete = not bool(packets.lost.any())
         energy = self._energy_j(
             p.direction, p.clients[0], eng.tbs.rbs[rows].sum(axis=1), eng.tbs.ntx[rows]

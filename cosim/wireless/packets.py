@@ -1,6 +1,7 @@
 """Packets and transfer results, derived from the transport-block log when a transfer ends.
 
-A payload of S bytes is cut into ``⌈S / mtu⌉`` packets (the last one shorter).
+A payload of S bytes is cut into ``⌈S / mtu⌉`` packets (the last one shorter),
+each with ``header_bytes`` more on the air.
 Transport blocks carry byte ranges that need not align with packets, so a
 packet's record is the combination of every TB overlapping it:
 
@@ -84,11 +85,17 @@ def packet_records(
     mtu: int,
     enqueue_s: float,
     slot_s: float,
+    header_bytes: int = 0,
 ) -> PacketRecords:
-    """Records of the ``⌈n_bytes / mtu⌉`` packets of a transfer whose TBs are ``rows``."""
+    """Records of the ``⌈n_bytes / mtu⌉`` packets of a transfer whose TBs are ``rows``.
+
+    ``n_bytes`` and ``mtu`` count air bytes (payload + ``header_bytes`` per packet);
+    ``size_bytes`` is each packet's payload.
+    """
     n_pk = -(-n_bytes // mtu)
     seq = np.arange(n_pk, dtype=np.int64)
-    size = np.minimum(mtu, n_bytes - seq * mtu).astype(np.int64)
+    air = np.minimum(mtu, n_bytes - seq * mtu).astype(np.int64)
+    size = np.maximum(air - header_bytes, 0)
     first_tx = np.full(n_pk, np.inf)
     delivery = np.full(n_pk, -np.inf)
     cover = np.zeros(n_pk, dtype=np.int64)
@@ -110,7 +117,7 @@ def packet_records(
         ok = log.state[r] == OK
         np.add.at(cover, pk[ok], overlap[ok])
         np.maximum.at(delivery, pk[ok], (log.done_slot[r[ok]] + 1) * slot_s)
-    delivered = cover >= size
+    delivered = cover >= air
     first_tx[~np.isfinite(first_tx)] = np.nan
     delivery = np.where(delivered, delivery, np.nan)
     return PacketRecords(
