@@ -83,6 +83,10 @@ def read_trace(path: str | os.PathLike[str], tables: list[str] | None = None) ->
         raise TraceFormatError(f"{path}: corrupt trace ({type(exc).__name__}: {exc})") from None
 
 
+#: Columns schema 1.1 added; a 1.0 trace reads them as NaN.
+ADDED_IN_1_1 = {("channel", "rate_bps")}
+
+
 def _read(path: Path, tables: list[str] | None) -> RunTrace:
     with _open(path) as f:
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
@@ -105,6 +109,10 @@ def _read(path: Path, tables: list[str] | None) -> RunTrace:
             group = f.get(table)
             data = {}
             for column in TABLES[table]:
+                if group is not None and (table, column.name) in ADDED_IN_1_1 and \
+                        column.name not in group:
+                    data[column.name] = np.full(n, np.nan)  # a 1.0 trace: not recorded
+                    continue
                 if group is None or column.name not in group:
                     raise TraceFormatError(f"{path}: missing dataset /{table}/{column.name}")
                 data[column.name] = _decode(group[column.name][:n])

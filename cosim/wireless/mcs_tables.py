@@ -104,8 +104,8 @@ def build_table(
             [[nr_tbs(re * n, r, int(q)) for n in range(num_rbs + 1)] for q, r in pairs],
             dtype=np.int64,
         )
-    # the highest MCS with efficiency <= the CQI's, at least MCS 0
-    cqi_to_mcs = np.array(
-        [-1] + [max(0, int(np.searchsorted(eff, e + 1e-12)) - 1) for e in cqi[1:]], dtype=np.int64
-    )
+    # the highest MCS with efficiency <= the CQI's, at least MCS 0 (NR's efficiencies are
+    # not monotone: MCS 17 of Table 5.1.3.1-1 is below MCS 16)
+    fits = [np.flatnonzero(eff <= e + 1e-12) for e in cqi[1:]]
+    cqi_to_mcs = np.array([-1] + [int(f.max()) if f.size else 0 for f in fits], dtype=np.int64)
     return McsTable(name, cqi, eff, np.asarray(qm), cqi_to_mcs, tbs)
