@@ -36,6 +36,8 @@ class LargeScale:
     path_loss_db: np.ndarray
     los: np.ndarray
     shadowing_db: np.ndarray
+    #: TR 38.901 effective environment height h_E [m] (UMa draws it; 1 m otherwise).
+    env_height_m: np.ndarray | None = None
 
 
 def check_geometry(distances_m: np.ndarray, speeds_mps: np.ndarray) -> None:
@@ -51,7 +53,11 @@ def check_geometry(distances_m: np.ndarray, speeds_mps: np.ndarray) -> None:
 def draw_large_scale(
     cfg: WirelessConfig, distances_m: np.ndarray, rng: np.random.Generator
 ) -> LargeScale:
-    """Path loss, LOS state and shadowing of each client (drawn once per run)."""
+    """Path loss, LOS state, shadowing and h_E of each client (drawn once per run).
+
+    Draw order from ``rng``: LOS uniforms, shadowing normals, then h_E uniforms
+    (UMa with h_UT > 13 m only), so a seed fixes all of them.
+    """
     d = np.asarray(distances_m, dtype=np.float64)
     model = make_path_loss(cfg.path_loss, cfg.carrier_hz)
     los_mode = getattr(cfg.path_loss, "los", "los")
@@ -66,7 +72,8 @@ def draw_large_scale(
         else np.full(d.shape, cfg.shadowing_std_db)
     )
     shadow = LogNormalShadowing(std).draw(rng)
-    return LargeScale(model.loss_db(d, los), los, shadow)
+    h_e = model.draw_environment_height_m(d, rng)
+    return LargeScale(model.loss_db(d, los, h_e), los, shadow, h_e)
 
 
 def doppler_hz(cfg: WirelessConfig, speeds_mps: np.ndarray) -> np.ndarray:

@@ -15,12 +15,22 @@ class PathLossModel(ABC):
     """
 
     @abstractmethod
-    def loss_db(self, d2d_m: np.ndarray, los: np.ndarray) -> np.ndarray:
-        """Path loss [dB] for each client in LOS (``los`` True) or NLOS."""
+    def loss_db(
+        self, d2d_m: np.ndarray, los: np.ndarray, env_height_m: np.ndarray | float = 1.0
+    ) -> np.ndarray:
+        """Path loss [dB] for each client in LOS (``los`` True) or NLOS.
+
+        ``env_height_m`` is TR 38.901's effective environment height h_E [m] per
+        client; only UMa uses it (the other models ignore it).
+        """
 
     def los_probability(self, d2d_m: np.ndarray) -> np.ndarray:
         """Probability that a client at ``d2d_m`` is in line of sight (1 by default)."""
         return np.ones_like(np.asarray(d2d_m, dtype=np.float64))
+
+    def draw_environment_height_m(self, d2d_m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Effective environment height h_E [m] per client: 1 m, drawing nothing (UMa overrides)."""
+        return np.ones(np.shape(d2d_m))
 
     def shadowing_std_db(self, los: np.ndarray) -> np.ndarray:
         """Default log-normal shadowing standard deviation [dB] (0 by default)."""

@@ -14,5 +14,7 @@ class FreeSpace(PathLossModel):
     def __init__(self, carrier_hz: float) -> None:
         self.carrier_hz = carrier_hz
 
-    def loss_db(self, d2d_m: np.ndarray, los: np.ndarray) -> np.ndarray:
+    def loss_db(
+        self, d2d_m: np.ndarray, los: np.ndarray, env_height_m: np.ndarray | float = 1.0
+    ) -> np.ndarray:
         return 20 * log10(4 * np.pi * np.asarray(d2d_m) * self.carrier_hz / SPEED_OF_LIGHT_MPS)

@@ -31,6 +31,8 @@ class LogDistance(PathLossModel):
             reference_loss_db = float(ref[0])
         self.pl0_db = reference_loss_db
 
-    def loss_db(self, d2d_m: np.ndarray, los: np.ndarray) -> np.ndarray:
+    def loss_db(
+        self, d2d_m: np.ndarray, los: np.ndarray, env_height_m: np.ndarray | float = 1.0
+    ) -> np.ndarray:
         d = np.maximum(np.asarray(d2d_m, dtype=np.float64), self.d0)
         return self.pl0_db + 10 * self.exponent * log10(d / self.d0)

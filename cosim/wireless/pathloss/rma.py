@@ -53,7 +53,9 @@ class RMa(PathLossModel):
         pl2 = self._pl1(np.asarray(self.d_bp)) + 40 * log10(d3 / self.d_bp)
         return np.where(d2 <= self.d_bp, self._pl1(d3), pl2)
 
-    def loss_db(self, d2d_m: np.ndarray, los: np.ndarray) -> np.ndarray:
+    def loss_db(
+        self, d2d_m: np.ndarray, los: np.ndarray, env_height_m: np.ndarray | float = 1.0
+    ) -> np.ndarray:
         d3 = d3d(d2d_m, self.h_bs, self.h_ut)
         h, w, hbs = self.h, self.w, self.h_bs
         pl_nlos = (

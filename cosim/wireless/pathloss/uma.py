@@ -4,50 +4,79 @@ from __future__ import annotations
 
 import numpy as np
 
-from cosim.wireless.config import SPEED_OF_LIGHT_MPS
 from cosim.wireless.pathloss.base import PathLossModel, d3d, log10
+from cosim.wireless.pathloss.tr38901 import (
+    breakpoint_m,
+    two_slope_los_db,
+    uma_distance_factor,
+    uma_height_factor,
+    urban_los_probability,
+)
 
 
 class UMa(PathLossModel):
     """UMa, f_c in GHz inside the formulas, distances [m], valid 10 m ≤ d2D ≤ 5 km.
 
-    Breakpoint ``d'BP = 4 h'BS h'UT f_c / c`` with ``h' = h − 1 m`` (h_E = 1 m, h_UT < 13 m).
+    Breakpoint ``d'BP = 4 h'BS h'UT f_c / c`` with ``h' = h − h_E``.
     LOS: ``PL1 = 28.0 + 22 log10(d3D) + 20 log10(fc)`` for d2D ≤ d'BP, else
     ``PL2 = 28.0 + 40 log10(d3D) + 20 log10(fc) − 9 log10(d'BP² + (hBS − hUT)²)``; σ_SF = 4 dB.
     NLOS: ``max(PL_LOS, 13.54 + 39.08 log10(d3D) + 20 log10(fc) − 0.6 (hUT − 1.5))``; σ_SF = 6 dB.
-    LOS probability (Table 7.4.2-1, h_UT ≤ 13 m): 1 for d2D ≤ 18 m, else
-    ``18/d2D + exp(−d2D/63) (1 − 18/d2D)``.
+
+    LOS probability (Table 7.4.2-1): 1 for d2D ≤ 18 m, else
+    ``[18/d2D + exp(−d2D/63) (1 − 18/d2D)] · [1 + C′(h_UT) g(d2D)]`` with
+    ``C′ = 0`` for h_UT ≤ 13 m, ``((h_UT − 13)/10)^1.5`` above, and
+    ``g = (5/4) (d2D/100)³ exp(−d2D/150)``, capped at 1 (for h_UT > 13 m the
+    formula exceeds 1 by up to 0.006 just beyond 18 m).
+
+    Effective environment height h_E (Table 7.4.1-1, note 1): 1 m with probability
+    ``1 / (1 + C(d2D, h_UT))``, ``C = C′(h_UT) g(d2D)``, otherwise uniform over
+    ``{12, 15, …, h_UT − 1.5}`` m (:meth:`draw_environment_height_m`). With h_UT ≤ 13 m
+    (the default 1.5 m) h_E is always 1 m; with 13 m < h_UT < 13.5 m the set is
+    empty and h_E stays 1 m.
     """
 
     def __init__(self, carrier_hz: float, bs_height_m: float, ut_height_m: float) -> None:
+        self.carrier_hz = carrier_hz
         self.fc_ghz = carrier_hz / 1e9
         self.h_bs = bs_height_m
         self.h_ut = ut_height_m
-        self.d_bp = 4 * (bs_height_m - 1.0) * (ut_height_m - 1.0) * carrier_hz / SPEED_OF_LIGHT_MPS
+        #: Breakpoint [m] for h_E = 1 m.
+        self.d_bp = float(breakpoint_m(bs_height_m, ut_height_m, carrier_hz))
 
-    def los_db(self, d2d_m: np.ndarray) -> np.ndarray:
+    def los_db(self, d2d_m: np.ndarray, env_height_m: np.ndarray | float = 1.0) -> np.ndarray:
         """LOS path loss [dB]."""
-        d2 = np.asarray(d2d_m, dtype=np.float64)
-        d3 = d3d(d2, self.h_bs, self.h_ut)
-        pl1 = 28.0 + 22 * log10(d3) + 20 * log10(self.fc_ghz)
-        pl2 = (
-            28.0
-            + 40 * log10(d3)
-            + 20 * log10(self.fc_ghz)
-            - 9 * log10(self.d_bp**2 + (self.h_bs - self.h_ut) ** 2)
-        )
-        return np.where(d2 <= self.d_bp, pl1, pl2)
+        d_bp = breakpoint_m(self.h_bs, self.h_ut, self.carrier_hz, env_height_m)
+        return two_slope_los_db(d2d_m, self.h_bs, self.h_ut, self.fc_ghz, d_bp, 28.0, 22.0, 9.0)
 
-    def loss_db(self, d2d_m: np.ndarray, los: np.ndarray) -> np.ndarray:
+    def loss_db(
+        self, d2d_m: np.ndarray, los: np.ndarray, env_height_m: np.ndarray | float = 1.0
+    ) -> np.ndarray:
         d3 = d3d(d2d_m, self.h_bs, self.h_ut)
-        pl_los = self.los_db(d2d_m)
+        pl_los = self.los_db(d2d_m, env_height_m)
         pl_nlos = 13.54 + 39.08 * log10(d3) + 20 * log10(self.fc_ghz) - 0.6 * (self.h_ut - 1.5)
         return np.where(los, pl_los, np.maximum(pl_los, pl_nlos))
 
     def los_probability(self, d2d_m: np.ndarray) -> np.ndarray:
-        d = np.maximum(np.asarray(d2d_m, dtype=np.float64), 1e-9)
-        p = 18 / d + np.exp(-d / 63) * (1 - 18 / d)
-        return np.where(d <= 18, 1.0, p)
+        height = 1 + uma_height_factor(self.h_ut) * uma_distance_factor(d2d_m)
+        return np.minimum(urban_los_probability(d2d_m, 63.0) * height, 1.0)
+
+    def environment_height_choices_m(self) -> np.ndarray:
+        """The heights ``{12, 15, …, h_UT − 1.5}`` [m] h_E is drawn from when not 1 m."""
+        return np.arange(12.0, self.h_ut - 1.5 + 1e-9, 3.0)
+
+    def draw_environment_height_m(self, d2d_m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """h_E [m] per client; draws ``rng.random((2, n))`` only when C > 0 is possible.
+
+        Draw row 0 picks 1 m when ``u < 1 / (1 + C)``; row 1 indexes the choices.
+        """
+        d = np.asarray(d2d_m, dtype=np.float64)
+        choices = self.environment_height_choices_m()
+        c = uma_height_factor(self.h_ut) * uma_distance_factor(d)
+        if choices.size == 0 or not np.any(c > 0):
+            return np.ones(d.shape)
+        u = rng.random((2, *d.shape))
+        pick = choices[np.minimum((u[1] * choices.size).astype(np.int64), choices.size - 1)]
+        return np.where(u[0] < 1 / (1 + c), 1.0, pick)
 
     def shadowing_std_db(self, los: np.ndarray) -> np.ndarray:
         return np.where(los, 4.0, 6.0)
