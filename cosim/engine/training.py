@@ -3,14 +3,16 @@
 Each of the ``local_steps`` AdamW steps minimises (DESIGN.md 1.5)::
 
     L = L_CE(private minibatch)
-        + α · τ² · KL(q_global ‖ softmax(z_student / τ))      (public batch, sparse, exact)
+        + α · τ² · KL_{k+1}(q_global ‖ softmax(z_student / τ)) (public batch, k+1 bins)
         + β · L_hidden(A_i h_student, z_global)               (public batch, scale-free)
 
 - The private minibatch is ``batch_size`` sequences drawn from the shard with
   the client's numpy generator; L_CE is the mean next-token cross-entropy.
 - The public batch is the one the global knowledge refers to (the previous
   round's); every step uses all of its delivered token positions. The KD term
-  is :func:`cosim.engine.kd_loss.sparse_kd_loss` (which includes τ²).
+  is the tail-bucket KL :func:`cosim.engine.kd_loss.kd_loss_tail_bucket`
+  (which includes τ²); ``LossWeights.kd_tail="flat"`` selects the flat-tail
+  :func:`cosim.engine.kd_loss.sparse_kd_loss` instead (a labelled ablation).
 - Terms without a target (first round, ``local_only``, ``fedavg_lora``) are 0.
 
 A non-finite loss or gradient restores the trainable weights and optimizer
@@ -25,6 +27,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -32,7 +35,7 @@ from torch.nn import functional
 
 from cosim.engine.codec_sparse import SparseLogits
 from cosim.engine.hidden_loss import hidden_alignment_loss
-from cosim.engine.kd_loss import SparseTargets, sparse_kd_loss
+from cosim.engine.kd_loss import SparseTargets, kd_loss_tail_bucket, sparse_kd_loss
 from cosim.engine.models import ClientModel
 
 
@@ -84,11 +87,21 @@ class UpdateReport:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """α (KD), β (hidden) and the temperature τ of the local objective."""
+    """α (KD), β (hidden) and the temperature τ of the local objective.
+
+    ``kd_tail``: ``"bucket"`` (default) folds the student's unreported mass
+    into one bin; ``"flat"`` matches a target whose residual is spread
+    uniformly over the unreported tokens (teaches a flat tail; ablation only).
+    """
 
     alpha: float
     beta: float
     temperature: float
+    kd_tail: Literal["bucket", "flat"] = "bucket"
+
+    def __post_init__(self) -> None:
+        if self.kd_tail not in ("bucket", "flat"):
+            raise ValueError(f"kd_tail: must be bucket or flat, got {self.kd_tail!r}")
 
 
 class LocalTrainer:
@@ -256,7 +269,8 @@ class LocalTrainer:
         if use_kd:
             targets = knowledge.targets
             flat = logits.float().reshape(-1, logits.shape[-1])[: targets.n_tokens]
-            kd = sparse_kd_loss(flat, targets, weights.temperature)
+            loss_fn = kd_loss_tail_bucket if weights.kd_tail == "bucket" else sparse_kd_loss
+            kd = loss_fn(flat, targets, weights.temperature)
         if use_hidden:
             z_target = knowledge.hidden
             h = hidden.float().reshape(-1, hidden.shape[-1])[: z_target.shape[0]]

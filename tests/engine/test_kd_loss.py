@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from cosim.engine.codec_sparse import SparseLogits, sparse_from_rows
-from cosim.engine.kd_loss import SparseTargets, dense_kd_loss, dense_targets, sparse_kd_loss
+from cosim.engine.kd_loss import (
+    SparseTargets,
+    dense_kd_loss,
+    dense_tail_bucket_kl,
+    dense_targets,
+    kd_loss_tail_bucket,
+    sparse_kd_loss,
+)
 
 
 def make_targets(seed: int, T: int, V: int, k: np.ndarray | None = None) -> SparseLogits:
@@ -77,3 +84,64 @@ def test_shape_mismatch_and_empty_targets() -> None:
     loss = sparse_kd_loss(z, empty)
     assert loss.item() == 0.0
     loss.backward()
+
+
+# ---- k+1-bin tail-bucket KL (the default KD loss) ----------------------------
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0, 0.7])
+def test_tail_bucket_equals_explicit_folding(temperature: float) -> None:
+    V, T = 60, 9
+    k = np.array([0, V, 1, 5, 17, 30, 59, 2, 8])  # k = 0 (all tail) and k = V (no tail)
+    sl = make_targets(5, T, V, k)
+    z = (3 * torch.randn(T, V, generator=torch.Generator().manual_seed(5),
+                         dtype=torch.float64)).requires_grad_()
+    fast = kd_loss_tail_bucket(z, SparseTargets.from_sparse(sl, dtype=torch.float64), temperature)
+    ref = dense_tail_bucket_kl(z, sl, temperature)
+    assert fast.item() == pytest.approx(ref.item(), rel=1e-6)
+    (g_fast,) = torch.autograd.grad(fast, z)
+    (g_ref,) = torch.autograd.grad(ref, z)
+    torch.testing.assert_close(g_fast, g_ref, rtol=1e-6, atol=1e-12)
+    assert torch.isfinite(g_fast).all()
+
+
+def test_tail_bucket_gradcheck() -> None:
+    sl = make_targets(6, 4, 12, k=np.array([3, 0, 12, 5]))
+    targets = SparseTargets.from_sparse(sl, dtype=torch.float64)
+    z = torch.randn(4, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    assert torch.autograd.gradcheck(
+        lambda x: kd_loss_tail_bucket(x, targets, 1.3), (z.requires_grad_(),)
+    )
+
+
+def test_tail_bucket_ignores_the_shape_of_the_students_tail() -> None:
+    """Zero loss and gradient for any tail shape once S_j and the tail total agree;
+    the flat-tail loss instead pulls such a student towards a flat tail."""
+    V, k = 40, 5
+    rng = np.random.default_rng(7)
+    z = torch.as_tensor(rng.normal(0, 3, size=(3, V)))
+    probs = torch.softmax(z, dim=1).numpy()
+    ids = np.argsort(-probs, axis=1)
+    sl = sparse_from_rows(ids, np.take_along_axis(probs, ids, 1), np.full(3, k), V)
+    z = z.clone().requires_grad_()
+    loss = kd_loss_tail_bucket(z, SparseTargets.from_sparse(sl, dtype=torch.float64))
+    (grad,) = torch.autograd.grad(loss, z)
+    # the codec stores probabilities in float32: agreement within ~1e-7
+    assert abs(loss.item()) < 1e-6 and grad.abs().max().item() < 1e-6
+    flat = sparse_kd_loss(z, SparseTargets.from_sparse(sl, dtype=torch.float64))
+    assert flat.item() > 0.1
+
+
+def test_tail_bucket_float32_at_full_vocabulary_and_empty() -> None:
+    V, T, k = 49152, 4, 32
+    rng = np.random.default_rng(8)
+    ids = np.stack([rng.choice(V, k, replace=False) for _ in range(T)])
+    sl = sparse_from_rows(ids, rng.dirichlet(np.ones(k), size=T) * 0.9, np.full(T, k), V)
+    z = torch.randn(T, V, generator=torch.Generator().manual_seed(8)) * 4
+    l32 = kd_loss_tail_bucket(z, sl).item()
+    l64 = kd_loss_tail_bucket(z.double(), SparseTargets.from_sparse(sl, dtype=torch.float64))
+    assert l32 == pytest.approx(l64.item(), rel=1e-4)
+    with pytest.raises(ValueError, match="expected shape"):
+        kd_loss_tail_bucket(torch.zeros(T + 1, V), sl)
+    empty = torch.zeros(0, V, requires_grad=True)
+    assert kd_loss_tail_bucket(empty, sl.prefix(0)).item() == 0.0
