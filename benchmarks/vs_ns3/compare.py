@@ -78,9 +78,11 @@ def ue_distances_m(n: int) -> np.ndarray:
     return 50.0 + 450.0 * np.arange(n) / (n - 1)
 
 
-def reference_path(n: int) -> Path:
-    """The committed ns-3 output for N UEs."""
-    return HERE / f"ns3_reference_N{n}.csv"
+def reference_path(n: int, ul_cqi: str) -> Path:
+    """The committed ns-3 output for N UEs (``ul_cqi``: ``pusch`` or ``srs``)."""
+    return HERE / (
+        f"ns3_reference_N{n}.csv" if ul_cqi == "pusch" else f"ns3_reference_srs_N{n}.csv"
+    )
 
 
 # --------------------------------------------------------------------------- ns-3 side
@@ -114,13 +116,14 @@ def build_ns3() -> Path:
     return BINARY
 
 
-def run_ns3(n: int, warmup_s: float, measure_s: float, out: Path) -> Ns3Result:
+def run_ns3(n: int, warmup_s: float, measure_s: float, ul_cqi: str, out: Path) -> Ns3Result:
     """Run the ns-3 program for N UEs; its CSV goes to ``out``."""
     cmd = [
         str(build_ns3()),
         f"--n={n}",
         f"--warmup={warmup_s}",
         f"--measure={measure_s}",
+        f"--ulCqi={ul_cqi}",
         f"--out={out}",
     ]
     print("running:", " ".join(cmd), flush=True)
@@ -195,7 +198,7 @@ def report(
     """Print the side-by-side table; True when both goals are met."""
     ref = ns3.udp_bps if metric == "udp" else ns3.mac_bps
     ratio = np.divide(cosim_bps, ref, out=np.full(n, np.nan), where=ref > 0)
-    print(f"\n=== N = {n} UEs (ns-3: {ns3.source}; metric {metric}) ===")
+    print(f"\n=== N = {n} UEs (ns-3: {Path(ns3.source).name}; metric {metric}) ===")
     if per_ue_rows:
         print(
             f"{'ue':>4} {'d_m':>7} {'ns3_mcs':>7} {'ns3_Mbps':>9} {'cosim_Mbps':>10} {'ratio':>7}"
@@ -242,13 +245,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run ns-3 and overwrite the committed reference CSVs",
     )
-    p.add_argument("--warmup", type=float, default=0.5, help="ns-3 warm-up [s]")
+    p.add_argument("--warmup", type=float, default=1.0, help="ns-3 warm-up [s]")
     p.add_argument("--measure", type=float, default=2.0, help="ns-3 measured window [s]")
     p.add_argument(
         "--metric",
         choices=("udp", "mac"),
         default="udp",
         help="ns-3 throughput to compare with: UDP payload or MAC TB bytes",
+    )
+    p.add_argument(
+        "--ul-cqi",
+        choices=("pusch", "srs"),
+        default="pusch",
+        help="ns-3 UL-CQI for the MCS choice: pusch (reference) or srs (LENA default)",
     )
     p.add_argument(
         "--set",
@@ -277,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     all_ok = True
     for n in args.n:
         if args.reference or why_not is not None:
-            path = reference_path(n)
+            path = reference_path(n, args.ul_cqi)
             if not path.exists():
                 print(f"N={n}: no committed reference {path.name}; skipped")
                 continue
@@ -285,13 +294,20 @@ def main(argv: list[str] | None = None) -> int:
             if args.reference or why_not is not None:
                 ns3 = Ns3Result(**{**ns3.__dict__, "wall_run_s": float("nan")})
         else:
-            out = reference_path(n) if args.write_reference else BUILD_DIR / f"ns3_N{n}.csv"
+            out = (
+                reference_path(n, args.ul_cqi)
+                if args.write_reference
+                else BUILD_DIR / f"ns3_{args.ul_cqi}_N{n}.csv"
+            )
             BUILD_DIR.mkdir(exist_ok=True)
-            ns3 = run_ns3(n, args.warmup, args.measure, out)
+            ns3 = run_ns3(n, args.warmup, args.measure, args.ul_cqi, out)
         if len(ns3.distances_m) != n or not np.allclose(ns3.distances_m, ue_distances_m(n)):
             raise SystemExit(f"{ns3.source}: UE distances do not match d_i = 50 + 450 i/(N-1)")
         duration_s = ns3.warmup_s + ns3.measure_s
-        cosim_bps, cosim_wall = run_cosim(n, duration_s, args.overrides)
+        overrides = list(args.overrides)
+        if args.ul_cqi == "srs":
+            overrides.insert(0, "wireless.link.adaptation=wideband")
+        cosim_bps, cosim_wall = run_cosim(n, duration_s, overrides)
         all_ok &= report(n, ns3, args.metric, cosim_bps, cosim_wall, not args.brief)
     print("\nresult:", "all goals met" if all_ok else "goals NOT met (see above)")
     return 1 if (args.strict and not all_ok) else 0

@@ -10,6 +10,8 @@
 //        carry, counted by a PacketSink on a remote host (UDP payload bytes).
 //   sm   no EPC, RLC saturation mode (LteRlcSm): the UE RLC always reports a full
 //        buffer and fills every grant; counted as correctly decoded TB bytes.
+// --ulCqi picks the UL-CQI the scheduler's MCS choice uses: pusch (default here) or
+// srs (LENA's default FfMacScheduler::UlCqiFilter); README.md explains the difference.
 // Either way the eNB PHY's UlPhyReception trace gives per-UE MAC statistics
 // (TBs, HARQ errors, MCS, TB size). Only the window after --warmup counts.
 //
@@ -129,11 +131,13 @@ main(int argc, char* argv[])
     auto t0 = std::chrono::steady_clock::now();
     uint32_t nUes = 10;
     std::string mode = "udp";
-    double warmupS = 0.5;
+    double warmupS = 1.0;
     double measureS = 1.0;
     std::string scheduler = "ns3::PfFfMacScheduler";
     uint32_t srsPeriodicity = 160;
     uint32_t udpPayloadBytes = 1472; // 1500-byte IP packets
+    std::string ulCqi = "pusch";
+    double cqiSwitchS = 0.3;
     std::string out = "ns3_uplink.csv";
 
     CommandLine cmd(__FILE__);
@@ -145,10 +149,19 @@ main(int argc, char* argv[])
     cmd.AddValue("srsPeriodicity", "SRS periodicity [ms] (must exceed the UE count)",
                  srsPeriodicity);
     cmd.AddValue("udpPayload", "UDP payload bytes per packet (udp mode)", udpPayloadBytes);
+    cmd.AddValue("ulCqi",
+                 "UL-CQI the scheduler picks the MCS from: pusch (SINR of the UE's own PUSCH, "
+                 "power split over its RBs) or srs (LENA default: full-band SRS at full power)",
+                 ulCqi);
+    cmd.AddValue("cqiSwitch", "time [s] at which --ulCqi=pusch switches from SRS to PUSCH CQI",
+                 cqiSwitchS);
     cmd.AddValue("out", "output CSV", out);
     cmd.Parse(argc, argv);
     NS_ABORT_MSG_IF(nUes < 2, "n must be >= 2");
     NS_ABORT_MSG_IF(mode != "udp" && mode != "sm", "mode must be udp or sm");
+    NS_ABORT_MSG_IF(ulCqi != "pusch" && ulCqi != "srs", "ulCqi must be pusch or srs");
+    NS_ABORT_MSG_IF(ulCqi == "pusch" && cqiSwitchS >= warmupS,
+                    "cqiSwitch must come before the end of the warm-up");
     g_warmupS = warmupS;
 
     // ---- the matched scenario ------------------------------------------------------
@@ -162,6 +175,12 @@ main(int argc, char* argv[])
     Config::SetDefault("ns3::LteUePhy::NoiseFigure", DoubleValue(9.0));
     Config::SetDefault("ns3::LteEnbRrc::SrsPeriodicity", UintegerValue(srsPeriodicity));
     Config::SetDefault("ns3::LteHelper::UseIdealRrc", BooleanValue(true));
+    // Link adaptation starts on SRS in both variants: with PUSCH_UL_CQI from t = 0 a UE
+    // with no PUSCH measurement yet gets MCS 0, which on 3 RBs is a 7-byte grant, and
+    // LteUeMac only serves a TxOpportunity of more than 7 bytes, so for N > 33 (3 RBs
+    // each) no UE ever sends PUSCH and none is ever measured. --ulCqi=pusch switches the
+    // scheduler to PUSCH_UL_CQI at --cqiSwitch (see README.md).
+    Config::SetDefault("ns3::FfMacScheduler::UlCqiFilter", EnumValue(FfMacScheduler::SRS_UL_CQI));
     Config::SetDefault("ns3::LteHelper::UsePdschForCqiGeneration", BooleanValue(true));
     if (mode == "sm")
     {
@@ -282,6 +301,14 @@ main(int argc, char* argv[])
     }
 
     Ptr<LteEnbNetDevice> enb = DynamicCast<LteEnbNetDevice>(enbDevs.Get(0));
+    if (ulCqi == "pusch")
+    {
+        Ptr<ComponentCarrierEnb> cc = DynamicCast<ComponentCarrierEnb>(enb->GetCcMap().at(0));
+        Ptr<FfMacScheduler> sched = cc->GetFfMacScheduler();
+        Simulator::Schedule(Seconds(cqiSwitchS), [sched]() {
+            sched->SetAttribute("UlCqiFilter", EnumValue(FfMacScheduler::PUSCH_UL_CQI));
+        });
+    }
     enb->GetPhy()->GetUlSpectrumPhy()->TraceConnectWithoutContext(
         "UlPhyReception", MakeCallback(&UlPhyReception));
     if (mode == "sm")
@@ -305,7 +332,8 @@ main(int argc, char* argv[])
     f << "# ns-3 LENA matched uplink; ns-3 version 3.37 (Debian libns3-dev)\n";
     f << "# mode=" << mode << " n=" << nUes << " warmup_s=" << warmupS
       << " measure_s=" << measureS << " scheduler=" << scheduler
-      << " srs_periodicity_ms=" << srsPeriodicity << " udp_payload_bytes=" << udpPayloadBytes
+      << " ul_cqi=" << ulCqi
+      << " cqi_switch_s=" << (ulCqi == "pusch" ? cqiSwitchS : 0.0) << " srs_periodicity_ms=" << srsPeriodicity << " udp_payload_bytes=" << udpPayloadBytes
       << "\n";
     f << "# wall_setup_s=" << setupS << " wall_run_s=" << runS << "\n";
     f << "ue,distance_m,imsi,rnti,throughput_bps,mac_ok_bps,udp_packets,first_tx_tbs,"
