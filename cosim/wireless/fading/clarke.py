@@ -85,8 +85,8 @@ class ClarkeFading(GaussianProcess):
     ``E[h(t) h*(t + τ)] = J0(2π f_d τ) · exp(−(f_d τ)² / (2 T²))``, T = 16 Doppler
     cycles: Clarke's J0 (isotropic scattering, maximum Doppler f_d [Hz] per client)
     under a Gaussian lag window, i.e. the Jakes spectrum smoothed by a Gaussian of
-    standard deviation f_d / (2π T). The window changes J0 by at most 3e-4 up to
-    one Doppler cycle of lag and 2.6e-3 up to three.
+    standard deviation f_d / (2π T). The window changes J0 by at most 4.3e-4 up
+    to one Doppler cycle of lag and 2.6e-3 up to three.
 
     Construction (per client and subband, time in Doppler cycles x = f_d t):
 
