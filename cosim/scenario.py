@@ -31,7 +31,13 @@ from cosim.config.checks import check_int_range, check_non_negative, check_posit
 from cosim.config.mapping import build, to_plain
 from cosim.config.overrides import apply_overrides
 from cosim.config.yaml_source import YamlSource, load_yaml_text
-from cosim.engine.config import DataConfig, DistillationConfig, EngineClientSpec, ModelSpec
+from cosim.engine.config import (
+    DataConfig,
+    DistillationConfig,
+    EngineClientSpec,
+    ModelSpec,
+    check_method_clients,
+)
 from cosim.errors import ConfigFieldError, ScenarioError
 from cosim.scenario_paths import resolve_scenario_paths
 from cosim.sim.config import ComputeConfig, ServerConfig
@@ -141,6 +147,10 @@ class Scenario:
                 raise ConfigFieldError(
                     f"clients.{i}.device", f"must be one of {allowed}, got {group.device!r}"
                 )
+        try:
+            check_method_clients(self.distillation.method, self.engine_clients())
+        except ConfigFieldError as exc:
+            raise ConfigFieldError(f"distillation.{exc.field}", exc.message) from None
 
     def all_domains(self) -> tuple[str, ...]:
         """Data domains, including ``user/<stem>`` for each user file."""

@@ -12,8 +12,10 @@ over the clients that delivered token j):
                        p̂_ij(y) = p_ij(y) if y ∈ S_ij, else r_ij / (V − |S_ij|)
 
                    and ``w_ij = exp((ℓ_i − max_i ℓ_i) / T_w)`` (∝ exp(ℓ_i / T_w));
-                   an upload with ``ℓ_i ≤ −log V`` (no better than uniform) gets
-                   weight 0. T_w [nats] is ``likelihood_temperature_nats``.
+                   an upload with ``ℓ_i ≤ −log V + ε`` (no better than uniform)
+                   gets weight 0. ε = 0.01 nats absorbs the payload's value
+                   rounding (an fp16 residual near 1 is off by up to 5e-4).
+                   T_w [nats] is ``likelihood_temperature_nats``.
 * ``uniform``      w_ij = 1
 * ``data_size``    w_ij = n_i, the client's private data size (e.g. tokens)
 * ``reliability``  w_ij = ρ_i, a given link reliability (e.g. the delivery
@@ -38,6 +40,8 @@ WEIGHTINGS: tuple[str, ...] = ("likelihood", "uniform", "data_size", "confidence
 
 # log-probability floor [nats] for a true token a client gave (numerically) zero mass
 _LOG_FLOOR = math.log(1e-30)
+# margin [nats] over −log V an upload must beat to count as better than uniform
+UNIFORM_MARGIN_NATS = 0.01
 
 
 def _per_client(name: str, values: Sequence[float] | None, n: int) -> np.ndarray:
@@ -93,11 +97,11 @@ def likelihood_scores(
 def likelihood_weights(
     scores: np.ndarray, vocab_size: int, temperature_nats: float = 1.0
 ) -> np.ndarray:
-    """Per-client weights ``exp((ℓ_i − max ℓ) / T_w)``, 0 where ``ℓ_i ≤ −log V`` [n]."""
+    """Per-client weights ``exp((ℓ_i − max ℓ) / T_w)``, 0 where ``ℓ_i ≤ −log V + ε`` [n]."""
     if not temperature_nats > 0:
         raise ValueError(f"temperature_nats: must be > 0, got {temperature_nats}")
     scores = np.asarray(scores, dtype=np.float64)
-    useful = scores > -math.log(vocab_size)
+    useful = scores > -math.log(vocab_size) + UNIFORM_MARGIN_NATS
     w = np.zeros(scores.shape)
     if useful.any():
         top = scores[useful].max()

@@ -36,7 +36,8 @@ from cosim.errors import ConfigFieldError
 
 Method = Literal["local_only", "fedavg_lora", "fd_full", "fd_topk", "adaptive"]
 KPolicyName = Literal["fixed", "channel_adaptive", "entropy_adaptive"]
-AggregationName = Literal["auto", "zero_pad", "masked_mean", "residual"]
+AggregationName = Literal["auto", "zero_pad", "masked_mean", "residual", "zero_pad_logits"]
+ClientWeighting = Literal["likelihood", "uniform", "data_size", "reliability", "confidence"]
 
 DOMAIN_SOURCES = ("shakespeare", "kjv", "fortunes", "user")
 
@@ -187,14 +188,21 @@ class DistillationConfig:
     safety_factor: float = 0.9
     value_format: Literal["fp16", "q8"] = "fp16"
     aggregation: AggregationName = "auto"
-    client_weighting: Literal["uniform", "data_size", "confidence"] = "uniform"
+    # likelihood (default): w_i ∝ exp(ℓ_i / T_w), ℓ_i the upload's mean log-prob of the
+    # true public next tokens, 0 when no better than uniform; reliability: the fraction
+    # of its records that arrived. fedavg_lora has no token scores: likelihood and
+    # confidence fall back to uniform there. See cosim/engine/aggregation_weights.py.
+    client_weighting: ClientWeighting = "likelihood"
+    likelihood_temperature_nats: float = 1.0
     downlink_k: int = 64
-    # zero_pad baseline: which "logits" are zero-padded. log_prob (default): the
-    # log-probabilities the codec carries, so padded zeros outrank every reported
-    # entry (the artificial mass the paper criticises); centered: minus each
-    # client's estimated vocabulary-mean log-prob, a proxy for raw LM logits
-    # (a kinder baseline). See cosim/engine/aggregation.py.
+    # Only for aggregation: zero_pad_logits, the labelled illustration (never a baseline)
+    # of zero-padding log-probabilities: log_prob pads log p with 0, so padded entries
+    # outrank every reported one and invert the teacher; centered subtracts each
+    # client's estimated vocabulary-mean log-prob first. See cosim/engine/aggregation.py.
     zero_pad_logits: Literal["log_prob", "centered"] = "log_prob"
+    # ρ of the channel_adaptive k policy: each token stops at the smallest k whose top-k
+    # mass reaches ρ (1: fill the budget).
+    coverage: float = 0.9
     # Uplink budget of the adaptive k policies when the caller gives none (standalone runs)
     # [bytes per client and round].
     default_budget_bytes: int = 16384
@@ -229,11 +237,15 @@ class DistillationConfig:
         check_range("safety_factor", self.safety_factor, 0.0, 1.0, low_inclusive=False)
         check_choice("value_format", self.value_format, ("fp16", "q8"))
         check_choice(
-            "aggregation", self.aggregation, ("auto", "zero_pad", "masked_mean", "residual")
+            "aggregation", self.aggregation,
+            ("auto", "zero_pad", "masked_mean", "residual", "zero_pad_logits"),
         )
         check_choice(
-            "client_weighting", self.client_weighting, ("uniform", "data_size", "confidence")
+            "client_weighting", self.client_weighting,
+            ("likelihood", "uniform", "data_size", "reliability", "confidence"),
         )
+        check_positive("likelihood_temperature_nats", self.likelihood_temperature_nats)
+        check_range("coverage", self.coverage, 0.0, 1.0, low_inclusive=False)
         check_int_range("downlink_k", self.downlink_k, 1)
         check_choice("zero_pad_logits", self.zero_pad_logits, ("log_prob", "centered"))
         check_int_range("default_budget_bytes", self.default_budget_bytes, 1)
@@ -246,7 +258,9 @@ class DistillationConfig:
         check_int_range("hidden_rank", self.hidden_rank, 1, 4096)
         check_choice("device", self.device, ("cpu", "cuda", "auto"))
 
-    def resolved_aggregation(self) -> Literal["zero_pad", "masked_mean", "residual"]:
+    def resolved_aggregation(
+        self,
+    ) -> Literal["zero_pad", "masked_mean", "residual", "zero_pad_logits"]:
         """The aggregation policy actually used by this method (see class docstring)."""
         if self.aggregation != "auto":
             return self.aggregation
@@ -257,3 +271,33 @@ class DistillationConfig:
     def uses_hidden(self) -> bool:
         """Whether payloads carry the hidden projection z (adaptive with the switch on)."""
         return self.method == "adaptive" and self.hidden_projection and self.beta > 0
+
+
+def architecture_group(model: ModelSpec) -> str:
+    """Clients whose LoRA adapters can be averaged share this key (fedavg_lora groups)."""
+    return (f"{model.preset}|{model.dtype}|r{model.lora_rank}|a{model.lora_alpha}|"
+            f"{model.lora_targets}")
+
+
+def check_method_clients(method: str, clients: list[EngineClientSpec]) -> None:
+    """Reject a client set on which ``method`` would silently be another method.
+
+    ``fedavg_lora`` averages adapters only within an architecture group
+    (:func:`architecture_group`); with no group of two it equals ``local_only``.
+    Raises :class:`ConfigFieldError` on ``method`` naming the clients.
+    """
+    if method != "fedavg_lora":
+        return
+    groups: dict[str, list[str]] = {}
+    for c in clients:
+        groups.setdefault(architecture_group(c.model), []).append(c.name)
+    if len(clients) > 1 and all(len(g) < 2 for g in groups.values()):
+        listed = ", ".join(f"{c.name} ({c.model.preset}, LoRA r{c.model.lora_rank})"
+                           for c in clients)
+        raise ConfigFieldError(
+            "method",
+            "fedavg_lora averages LoRA adapters within groups of clients with the same "
+            f"architecture (preset, dtype, LoRA rank/alpha/targets), but no two of the clients "
+            f"{listed} share one, so it would equal local_only; give at least two clients the "
+            "same model, or choose another method",
+        )

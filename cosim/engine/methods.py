@@ -1,23 +1,10 @@
-"""The five methods of DESIGN.md 1.6 as decisions, and their non-codec payloads.
+"""Non-codec payloads of the methods (DESIGN.md 1.6) and the downlink envelope.
 
-A :class:`MethodPlan` says what a method uploads and how the server merges it:
-
-============  ===========  ===================================================
-method        uploads      server
-============  ===========  ===================================================
-local_only    nothing      nothing
-fedavg_lora   adapters     weighted mean of LoRA tensors per architecture group
-fd_full       dense        weighted mean of the full distributions (V per token)
-fd_topk       logits       ``fixed`` k, ``zero_pad`` aggregation
-adaptive      logits       k policy (``adaptive_k``), ``residual`` aggregation
-                           (``residual_aggregation``), hidden projection
-                           (``hidden_projection``); each switchable
-============  ===========  ===================================================
-
-Sparse and dense knowledge use the codec (:mod:`cosim.engine.codec`). LoRA
-adapters travel as ``safetensors`` bytes (the real tensors, their own dtype).
-Every downlink is wrapped in a 10-byte envelope so a client knows which
-round's public batch the knowledge refers to::
+The methods themselves are strategies (:mod:`cosim.engine.strategies`); this
+module holds the plain functions they share: LoRA adapters as ``safetensors``
+bytes (the real tensors, their own dtype) and their FedAvg mean, the
+``fd_full`` dense mean, and the 10-byte envelope every downlink is wrapped in
+so a client knows which round's public batch the knowledge refers to::
 
     magic "CSDL" | version u8 | kind u8 | round u32     (little-endian)
     kind: 0 nothing, 1 codec payload, 2 safetensors adapters
@@ -27,8 +14,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -37,44 +22,12 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from cosim.engine.codec_sparse import DenseLogits, SparseLogits
-from cosim.engine.config import DistillationConfig
 from cosim.errors import PayloadError
 
-Upload = Literal["none", "adapters", "dense", "logits"]
 KIND_NONE, KIND_CODEC, KIND_ADAPTERS = 0, 1, 2
 _ENVELOPE = struct.Struct("<4sBBI")
 _MAGIC = b"CSDL"
 _VERSION = 1
-
-
-@dataclass(frozen=True)
-class MethodPlan:
-    """What a method sends and how it is merged (resolved from the config)."""
-
-    upload: Upload
-    k_policy: Literal["fixed", "channel_adaptive", "entropy_adaptive"]
-    aggregation: Literal["zero_pad", "masked_mean", "residual"]
-    hidden: bool
-
-    @property
-    def distils(self) -> bool:
-        """Whether clients distil toward global knowledge on the public batch."""
-        return self.upload in ("dense", "logits")
-
-
-def plan_for(config: DistillationConfig) -> MethodPlan:
-    """Resolve ``config.method`` and its switches into a :class:`MethodPlan`."""
-    aggregation = config.resolved_aggregation()
-    if config.method == "local_only":
-        return MethodPlan("none", "fixed", aggregation, False)
-    if config.method == "fedavg_lora":
-        return MethodPlan("adapters", "fixed", aggregation, False)
-    if config.method == "fd_full":
-        return MethodPlan("dense", "fixed", aggregation, False)
-    if config.method == "fd_topk":
-        return MethodPlan("logits", "fixed", aggregation, False)
-    policy = config.k_policy if config.adaptive_k else "fixed"
-    return MethodPlan("logits", policy, aggregation, config.uses_hidden())
 
 
 def pack_downlink(round_index: int, kind: int, body: bytes) -> bytes:

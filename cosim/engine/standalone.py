@@ -156,13 +156,12 @@ def run_rounds(
                 ks.append(upload.k_mean)
             sink.event(now(), sink.index[name], "uplink_done", rnd, upload.n_bytes,
                        upload.k_mean if upload.n_tokens else NAN, upload.n_tokens)
-        downlink = backend.aggregate(received, rnd)
-        agg = backend.last_aggregation
-        excluded = dict(agg.excluded) if agg is not None else {}
+        downlink, agg = backend.aggregate(received, rnd)
+        excluded = dict(agg.excluded)
         for name, reason in excluded.items():
             sink.event(now(), sink.index.get(name, -1), "payload_rejected", rnd, detail=reason)
         sink.event(now(), -1, "aggregate", rnd, len(downlink),
-                   detail=f"included={len(agg.included) if agg else 0}")
+                   detail=f"included={len(agg.included)}")
         for name in names:
             backend.apply_downlink(name, downlink)
             sink.event(now(), sink.index[name], "downlink_done", rnd, len(downlink))

@@ -2,11 +2,12 @@
 
 What changes during a run, per client: its LoRA adapter, its hidden
 projection, its optimizer's moments and step counts, its random generator,
-and its round counter; plus the backend's last downlink. Everything else
+and its round counter; plus the backend's round counter. Everything else
 (models, data, public batches) is rebuilt deterministically from the
 scenario and seed. A client's global knowledge is restored by the caller
-re-applying the last downlink it received, before :func:`load_engine_state`
-(which then overwrites any adapter weights a FedAvg downlink installed).
+re-applying the last downlink it received (the caller keeps downlinks, not
+the engine), before :func:`load_engine_state` (which then overwrites any
+adapter weights a FedAvg downlink installed).
 
 The state holds only tensors, numbers, strings, lists and dicts, so it
 round-trips through ``torch.save`` / ``torch.load(weights_only=True)``.
@@ -14,21 +15,16 @@ round-trips through ``torch.save`` / ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from cosim.engine.backend import DistillationBackend
-
-
-def _bytes_tensor(data: bytes) -> torch.Tensor:
-    return torch.tensor(list(data), dtype=torch.uint8)
+if TYPE_CHECKING:
+    from cosim.engine.backend import DistillationBackend
 
 
 def engine_state(backend: DistillationBackend) -> dict[str, Any]:
     """A snapshot of ``backend``'s mutable state (tensors are copies)."""
     clients: dict[str, Any] = {}
-    for name, st in backend._clients.items():
+    for name, st in backend.clients.items():
         projection = st.trainer.projection
         clients[name] = {
             "adapter": st.model.adapter_state(),
@@ -40,24 +36,19 @@ def engine_state(backend: DistillationBackend) -> dict[str, Any]:
             "rng": st.rng.bit_generator.state,
             "round": st.round,
         }
-    return {
-        "round": backend._round,
-        "last_downlink": _bytes_tensor(backend.last_downlink),
-        "clients": clients,
-    }
+    return {"round": backend.round, "clients": clients}
 
 
 def load_engine_state(backend: DistillationBackend, state: dict[str, Any]) -> None:
     """Restore a snapshot taken by :func:`engine_state` on an identically built backend."""
-    if set(state["clients"]) != set(backend._clients):
+    if set(state["clients"]) != set(backend.clients):
         raise ValueError(
             f"checkpoint clients {sorted(state['clients'])} != engine clients "
-            f"{sorted(backend._clients)}"
+            f"{sorted(backend.clients)}"
         )
-    backend._round = int(state["round"])
-    backend.last_downlink = bytes(state["last_downlink"].tolist())
+    backend.round = int(state["round"])
     for name, saved in state["clients"].items():
-        st = backend._clients[name]
+        st = backend.clients[name]
         st.model.load_adapter_state(saved["adapter"])
         if saved["projection"] is not None and st.trainer.projection is not None:
             st.trainer.projection.load_state_dict(saved["projection"])

@@ -1,13 +1,27 @@
 """The backend interface the co-simulator drives (DESIGN.md section 4).
 
-The SimPy processes only ever see this Protocol; the concrete engine
+The SimPy processes only ever see :class:`Backend`; the concrete engine
 (:class:`cosim.engine.backend.DistillationBackend`) is plugged in by the
-runner. This keeps the simulation logic free of torch, and lets tests drive
-the protocol with a scripted backend of known sizes and FLOPs.
+runner. This module imports neither torch nor simpy, so the simulation logic
+stays free of torch, the engine may implement the interface without pulling
+in the simulator, and tests drive the protocol with a scripted backend of
+known sizes and FLOPs (``tests/sim/conftest.py``).
+
+One round, as the simulator calls it::
+
+    local_update(c, r)                    -> UpdateLike   (FLOPs for the compute model)
+    encode_upload(c, budget_bits=B | k=k) -> UploadLike   (real bytes)
+    aggregate({c: bytes, ...}, r)         -> (downlink bytes, AggregationLike)
+    apply_downlink(c, bytes)
+    evaluate(c)                           -> [MetricLike, ...]
+
+The backend keeps no "last downlink" for the caller: whoever drives the
+rounds holds the downlink that ``aggregate`` returned and sends it.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 
@@ -22,12 +36,17 @@ class UpdateLike(Protocol):
 
 
 class UploadLike(Protocol):
-    """What the protocol reads from an encoded upload."""
+    """What the protocol reads from an encoded upload.
+
+    ``below_k_min``: the budget afforded no whole token record (an empty
+    ``data`` is then a miss, not a method that uploads nothing).
+    """
 
     data: bytes
     n_tokens: int
     k_mean: float
     flops: float
+    below_k_min: bool
 
 
 class MetricLike(Protocol):
@@ -40,27 +59,53 @@ class MetricLike(Protocol):
 
 
 class AggregationLike(Protocol):
-    """What the last aggregation merged and excluded."""
+    """What one aggregation merged and excluded (client → reason)."""
 
     included: list[str]
     excluded: dict[str, str]
 
 
-class Backend(Protocol):
+class Backend(ABC):
     """local_update → encode_upload → aggregate → apply_downlink → evaluate."""
 
-    last_aggregation: Any
+    @abstractmethod
+    def local_update(self, client: str, round_index: int) -> UpdateLike:
+        """Train ``client`` for round ``round_index`` (toward the knowledge it applied last)."""
 
-    def local_update(self, client: str, round_index: int) -> UpdateLike: ...
-
+    @abstractmethod
     def encode_upload(
         self, client: str, *, budget_bits: float | None = None, k: int | None = None
     ) -> UploadLike:
-        """Encode the client's upload; FloatingPointError on non-finite logits."""
-        ...
+        """Encode the client's upload within ``budget_bits`` [bit] (or with a fixed ``k``).
 
-    def aggregate(self, received: dict[str, bytes], round_index: int | None = None) -> bytes: ...
+        Raises FloatingPointError on non-finite logits (the caller drops the upload).
+        """
 
-    def apply_downlink(self, client: str, payload: bytes) -> None: ...
+    @abstractmethod
+    def aggregate(
+        self, received: dict[str, bytes], round_index: int
+    ) -> tuple[bytes, AggregationLike]:
+        """Merge what arrived (whole payloads or prefixes) into the downlink and a report.
 
-    def evaluate(self, client: str) -> list[Any]: ...
+        Payloads that do not decode are excluded in the report, never raised.
+        """
+
+    @abstractmethod
+    def apply_downlink(self, client: str, payload: bytes) -> None:
+        """Install a downlink on ``client``; an empty payload is ignored."""
+
+    @abstractmethod
+    def evaluate(self, client: str) -> list[MetricLike]:
+        """Metric rows of ``client`` (e.g. own-domain and union splits)."""
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """The backend's mutable state at a round boundary (for checkpoints)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` on an identically built backend."""
+
+    def model_size(self, client: str) -> tuple[int, int]:
+        """(parameters, trainable parameters) of ``client``'s model; (−1, −1) if unknown."""
+        return -1, -1

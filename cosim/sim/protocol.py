@@ -98,6 +98,8 @@ class RoundProtocol:
         # Client → the last downlink payload it applied (resume re-applies it).
         self.applied: dict[int, bytes] = {}
         self.encode_s = [0.0] * len(names)
+        # The last downlink the server produced (sent at the start of the next round).
+        self.downlink = b""
 
     # ------------------------------------------------------------------ server
     def server(self, first_round: int = 0) -> Process:
@@ -127,7 +129,7 @@ class RoundProtocol:
         state = RoundState(r, t_start, deadline, selected)
         self.rec.event(t_start, -1, "round_start", r, detail=f"selected={len(selected)}")
 
-        downlink = self._downlink_payload()
+        downlink = self.downlink
         state.downlink_bytes = len(downlink)
         arrivals = yield from self._downlink(state, downlink, snr)
         procs = [env.process(self._client(state, c, arrivals[c], downlink)) for c in selected]
@@ -142,13 +144,12 @@ class RoundProtocol:
                 yield env.all_of(list(state.uplinking))
         n_missed = sum(1 for c in selected if state.outcome.get(c, "missed") == "missed")
 
-        self.backend.aggregate(state.received, r)
-        report = self.backend.last_aggregation
-        for name, reason in sorted((report.excluded if report else {}).items()):
+        self.downlink, report = self.backend.aggregate(state.received, r)
+        for name, reason in sorted(report.excluded.items()):
             self.rec.event(env.now, self.names.index(name), "payload_rejected", r, detail=reason)
         self.rec.event(env.now, -1, "aggregate", r,
                        n_bytes=sum(len(b) for b in state.received.values()),
-                       detail=f"included={len(report.included) if report else 0}")
+                       detail=f"included={len(report.included)}")
         if evaluate:
             self._evaluate(r)
         self.rec.channel(self.net.channel_rows())
@@ -180,6 +181,7 @@ class RoundProtocol:
             "submissions": [list(x) for x in self.submissions],
             # base64 text: checkpoints load with torch.load(weights_only=True), no raw bytes
             "applied": {c: base64.b64encode(p).decode("ascii") for c, p in self.applied.items()},
+            "downlink": base64.b64encode(self.downlink).decode("ascii"),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -193,6 +195,7 @@ class RoundProtocol:
             for d, cl, n, dl, r, t in state["submissions"]
         ]
         self.applied = {int(c): base64.b64decode(p) for c, p in state["applied"].items()}
+        self.downlink = base64.b64decode(state["downlink"])
         for c, t_end, r, events in state["inflight"]:
             self.inflight[c] = (t_end, r, events)
             self.client_processes.append(self.env.process(self._tail(c, t_end, r, events)))
@@ -203,10 +206,6 @@ class RoundProtocol:
         for event in events:
             self.rec.event(self.env.now, c, round_index=r, **event)
         self.inflight.pop(c, None)
-
-    def _downlink_payload(self) -> bytes:
-        last = getattr(self.backend, "last_downlink", b"")
-        return bytes(last) if last else b""
 
     def _downlink(self, state: RoundState, payload: bytes, snr: np.ndarray) -> Process:
         """Send the global knowledge; returns each selected client's arrival time (inf: never)."""
@@ -295,7 +294,7 @@ class RoundProtocol:
         self.inflight.pop(c, None)
         self.rec.event(env.now, c, round_index=r, **encode_event)
         if not upload.data:
-            if getattr(upload, "below_k_min", False):
+            if upload.below_k_min:
                 # The budget left affords no whole token record: a miss, not a choice.
                 self.rec.event(env.now, c, "no_budget", r, detail="no token record fits")
                 state.outcome[c] = "missed"

@@ -90,11 +90,7 @@ def _client_rows(scenario: Scenario, backend: Backend, distances: np.ndarray,
                  speeds: np.ndarray) -> dict[str, list[object]]:
     rows: dict[str, list[object]] = {c.name: [] for c in TABLES["clients"]}
     for c in scenario.expanded_clients():
-        model = getattr(backend, "client_model", None)
-        n_params = n_train = -1
-        if model is not None:
-            m = model(c.name)
-            n_params, n_train = int(m.n_params()), int(m.n_trainable())
+        n_params, n_train = backend.model_size(c.name)
         values = {
             "client": c.index, "name": c.name, "model": c.group.model.preset,
             "domain": c.group.domain or "", "distance_m": float(distances[c.index]),
@@ -123,29 +119,14 @@ class StopFlag:
     signum: int = 0
 
 
-def _engine_state(backend: Backend) -> dict[str, Any] | None:
-    """The engine's resumable state: the real engine's, or a backend's own ``state_dict``."""
-    from cosim.engine.backend import DistillationBackend
-
-    if isinstance(backend, DistillationBackend):
-        from cosim.engine.state import engine_state
-
-        return engine_state(backend)
-    own = getattr(backend, "state_dict", None)
-    return own() if own is not None else None
+def _engine_state(backend: Backend) -> dict[str, Any]:
+    """The engine's resumable state (its own ``state_dict``)."""
+    return backend.state_dict()
 
 
 def _load_engine_state(backend: Backend, state: dict[str, Any] | None) -> None:
-    if state is None:
-        return
-    from cosim.engine.backend import DistillationBackend
-
-    if isinstance(backend, DistillationBackend):
-        from cosim.engine.state import load_engine_state
-
-        load_engine_state(backend, state)
-    else:
-        backend.load_state_dict(state)  # type: ignore[attr-defined]
+    if state is not None:
+        backend.load_state_dict(state)
 
 
 def loaded_from_trace(trace_path: Path) -> LoadedScenario:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ import torch
 from cosim.engine import codec
 from cosim.engine.backend import DistillationBackend
 from cosim.engine.methods import adapters_from_bytes, pack_downlink, unpack_downlink
+from cosim.engine.strategies import build_strategy
 from cosim.errors import PayloadError, ScenarioError
 from tests.engine.tiny_setup import TINY_DATA, tiny_clients, tiny_distillation
 
@@ -19,7 +22,9 @@ def _backend(method: str, **overrides: object) -> DistillationBackend:
 
 @pytest.fixture(scope="module")
 def adaptive() -> DistillationBackend:
-    backend = _backend("adaptive")
+    # Untrained tiny models are no better than uniform, and the default likelihood
+    # weighting would (rightly) exclude them: these mechanics tests weigh uniformly.
+    backend = _backend("adaptive", client_weighting="uniform")
     for name in backend.client_names:
         backend.local_update(name, 0)
     return backend
@@ -33,7 +38,7 @@ def test_fedavg_averages_within_architecture_groups() -> None:
     uploads = {n: backend.encode_upload(n) for n in names}
     before = {n: adapters_from_bytes(u.data) for n, u in uploads.items()}
     assert uploads["llama-a"].n_bytes == len(uploads["llama-a"].data) > 0
-    downlink = backend.aggregate({n: u.data for n, u in uploads.items()}, 0)
+    downlink, _ = backend.aggregate({n: u.data for n, u in uploads.items()}, 0)
     for name in names:
         backend.apply_downlink(name, downlink)
     a = backend.client_model("llama-a").adapter_state()
@@ -75,25 +80,26 @@ def test_bad_payloads_are_excluded_and_prefixes_used(adaptive: DistillationBacke
     cut = codec.HEADER_BYTES + (len(partial) - codec.HEADER_BYTES) // 2
     corrupt = bytearray(adaptive.encode_upload("gpt2").data)
     corrupt[:4] = b"XXXX"
-    downlink = adaptive.aggregate(
+    downlink, report = adaptive.aggregate(
         {"llama-a": good, "llama-b": partial[:cut], "gpt2": bytes(corrupt)}, 0
     )
-    report = adaptive.last_aggregation
     assert report.included == ["llama-a", "llama-b"]
     assert set(report.excluded) == {"gpt2"}
     assert report.tokens["llama-a"] == 32 and 0 < report.tokens["llama-b"] < 32
-    assert report.downlink_bytes == len(downlink) == adaptive.last_downlink_bytes
+    assert report.downlink_bytes == len(downlink)
     rnd, _kind, body = unpack_downlink(downlink)
     assert rnd == 0 and codec.decode(body).n_tokens == 32
-    adaptive.aggregate({"gpt2": bytes(corrupt), "llama-a": good[: codec.HEADER_BYTES]}, 0)
-    assert adaptive.last_aggregation.included == []
-    assert set(adaptive.last_aggregation.excluded) == {"gpt2", "llama-a"}
+    _, report = adaptive.aggregate(
+        {"gpt2": bytes(corrupt), "llama-a": good[: codec.HEADER_BYTES]}, 0
+    )
+    assert report.included == []
+    assert set(report.excluded) == {"gpt2", "llama-a"}
 
 
 def test_downlink_knowledge_drives_distillation(adaptive: DistillationBackend) -> None:
     uploads = {n: adaptive.encode_upload(n, budget_bits=8 * 2000).data
                for n in adaptive.client_names}
-    downlink = adaptive.aggregate(uploads, 0)
+    downlink, _ = adaptive.aggregate(uploads, 0)
     adaptive.apply_downlink("llama-a", downlink)
     report = adaptive.local_update("llama-a", 1)
     assert report.kd_loss > 0 and report.hidden_loss > 0 and not report.skipped
@@ -135,6 +141,47 @@ def test_evaluate_rows(adaptive: DistillationBackend) -> None:
     rows = adaptive.evaluate("llama-b")
     assert [r.split for r in rows] == ["own", "union"]
     assert all(r.client == "llama-b" and r.tokens > 0 for r in rows)
+
+
+def test_fedavg_without_shared_architecture_is_rejected() -> None:
+    clients = tiny_clients()  # llama-a, llama-b (same model), gpt2
+    with pytest.raises(ScenarioError, match=r"fedavg_lora.*llama-a \(tiny-llama.*gpt2"):
+        DistillationBackend([clients[0], clients[2]], TINY_DATA, tiny_distillation("fedavg_lora"),
+                            0)
+
+
+def test_backend_implements_the_simulator_interface() -> None:
+    from cosim.sim.backend import Backend
+    from tests.sim.conftest import ScriptedBackend
+
+    assert issubclass(DistillationBackend, Backend) and issubclass(ScriptedBackend, Backend)
+    assert not Backend.__abstractmethods__ - {
+        "local_update", "encode_upload", "aggregate", "apply_downlink", "evaluate",
+        "state_dict", "load_state_dict"}
+
+
+def test_likelihood_weighting_excludes_uniform_uploads(
+    adaptive: DistillationBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fake upload that is exactly uniform over V scores ℓ = −log V: weight 0, excluded.
+    from cosim.engine.codec_sparse import sparse_from_rows
+
+    likelihood = replace(adaptive.config, client_weighting="likelihood")
+    monkeypatch.setattr(adaptive, "strategy", build_strategy(likelihood))
+    V, T = 49152, adaptive.public_batch_tokens
+    uniform = sparse_from_rows(np.tile(np.arange(4), (T, 1)), np.full((T, 4), 1.0 / V),
+                               np.full(T, 4), V)
+    uploads = {n: adaptive.encode_upload(n, budget_bits=8 * 2000).data
+               for n in ("llama-a", "llama-b")}
+    uploads["gpt2"] = codec.encode(uniform)
+    targets = adaptive.public_targets(0)
+    assert targets.shape == (T,) and (targets == -1).sum() == T // 16  # one per sequence
+    _, report = adaptive.aggregate(uploads, 0)
+    assert report.weights["gpt2"] == 0.0
+    # the real uploads are scored by their mean log-prob of the true tokens
+    assert all(w >= 0 for w in report.weights.values())
+    assert "no better than uniform" in report.excluded["gpt2"]
+    assert "gpt2" not in report.included
 
 
 def test_bad_client_lists() -> None:

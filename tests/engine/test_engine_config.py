@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from cosim.engine.config import DataConfig, DistillationConfig, EngineClientSpec, ModelSpec
-from cosim.engine.methods import plan_for
-from cosim.errors import ConfigFieldError
+from cosim.engine.config import (
+    DataConfig,
+    DistillationConfig,
+    EngineClientSpec,
+    ModelSpec,
+    check_method_clients,
+)
+from cosim.engine.strategies import METHODS, Strategy, build_strategy
+from cosim.errors import ConfigFieldError, ScenarioError
+from cosim.scenario import parse_scenario
 
 
 @pytest.mark.parametrize(
@@ -42,21 +49,48 @@ def test_trust_remote_code_warns() -> None:
         ModelSpec(preset="some/hub-model", trust_remote_code=True)
 
 
-def test_methods_resolve_to_plans() -> None:
-    assert plan_for(DistillationConfig(method="local_only")).upload == "none"
-    assert plan_for(DistillationConfig(method="fedavg_lora")).upload == "adapters"
-    dense = plan_for(DistillationConfig(method="fd_full"))
-    assert dense.upload == "dense" and not dense.hidden
-    topk = plan_for(DistillationConfig(method="fd_topk", k_policy="entropy_adaptive"))
+def test_methods_resolve_to_strategies() -> None:
+    def build(**kw: object) -> Strategy:
+        return build_strategy(DistillationConfig(**kw))  # type: ignore[arg-type]
+
+    assert set(METHODS) == {"local_only", "fedavg_lora", "fd_full", "fd_topk", "adaptive"}
+    local = build(method="local_only")
+    assert not local.uploads and not local.distils
+    fedavg = build(method="fedavg_lora")
+    assert fedavg.uploads and not fedavg.distils
+    dense = build(method="fd_full")
+    assert dense.distils and not dense.hidden
+    topk = build(method="fd_topk", k_policy="entropy_adaptive")
     assert (topk.k_policy, topk.aggregation, topk.hidden) == ("fixed", "zero_pad", False)
-    full = plan_for(DistillationConfig(method="adaptive"))
+    full = build(method="adaptive")
     assert (full.k_policy, full.aggregation, full.hidden) == ("channel_adaptive", "residual", True)
-    ablated = plan_for(DistillationConfig(
-        method="adaptive", adaptive_k=False, residual_aggregation=False, hidden_projection=False
-    ))
+    ablated = build(method="adaptive", adaptive_k=False, residual_aggregation=False,
+                    hidden_projection=False)
     assert (ablated.k_policy, ablated.aggregation, ablated.hidden) == (
         "fixed", "masked_mean", False
     )
-    assert not plan_for(DistillationConfig(method="adaptive", beta=0.0)).hidden
-    forced = plan_for(DistillationConfig(method="adaptive", aggregation="zero_pad"))
-    assert forced.aggregation == "zero_pad"
+    assert not build(method="adaptive", beta=0.0).hidden
+    assert build(method="adaptive", aggregation="zero_pad").aggregation == "zero_pad"
+    assert DistillationConfig().client_weighting == "likelihood"
+
+
+def test_fedavg_needs_two_clients_of_one_architecture() -> None:
+    a = EngineClientSpec("a", ModelSpec(preset="tiny-llama"))
+    b = EngineClientSpec("b", ModelSpec(preset="tiny-gpt2"))
+    c = EngineClientSpec("c", ModelSpec(preset="tiny-llama", lora_rank=4))
+    with pytest.raises(ConfigFieldError, match=r"method: fedavg_lora .* a \(tiny-llama, LoRA r8\)"):
+        check_method_clients("fedavg_lora", [a, b, c])
+    check_method_clients("fedavg_lora", [a, b, EngineClientSpec("d", ModelSpec("tiny-llama"))])
+    check_method_clients("fd_topk", [a, b])
+
+
+def test_fedavg_rejected_at_scenario_load() -> None:
+    text = """
+clients:
+  - {name: x, model: {preset: tiny-llama}}
+  - {name: y, model: {preset: tiny-gpt2}}
+distillation: {method: fedavg_lora}
+"""
+    with pytest.raises(ScenarioError, match=r"distillation.method.*fedavg_lora.*x \(tiny-llama"):
+        parse_scenario(text, "s.yaml")
+    parse_scenario(text.replace("tiny-gpt2", "tiny-llama"), "s.yaml")

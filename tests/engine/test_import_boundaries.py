@@ -1,4 +1,6 @@
-"""The engine never imports simpy or the wireless model; its config never imports torch."""
+"""The engine never imports simpy, the wireless model or the simulator beyond its interface
+(cosim.sim.backend); its config never imports torch; the simulator's interface imports
+neither torch nor simpy."""
 
 from __future__ import annotations
 
@@ -12,9 +14,15 @@ import sys
 import cosim.engine.config
 assert "torch" not in sys.modules, "cosim.engine.config pulled in torch"
 import cosim.engine.backend, cosim.engine.standalone, cosim.engine.cli
+# The engine implements the simulator's interface (cosim.sim.backend, stdlib only) and
+# nothing else of the simulator.
+allowed = {"cosim.sim", "cosim.sim.backend"}
 bad = sorted(m for m in sys.modules if m == "simpy" or m.startswith(("simpy.", "cosim.wireless",
-             "cosim.sim")))
+             "cosim.sim")) and m not in allowed)
 assert not bad, bad
+import subprocess as _sp
+check = "import sys, cosim.sim.backend; assert not {'torch', 'simpy'} & set(sys.modules)"
+_sp.run([sys.executable, "-c", check], check=True)
 print("ok")
 """
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cosim.sim.backend import Backend
+
 DETERMINISTIC = """\
 name: det
 seed: 3
@@ -72,6 +74,7 @@ class ScriptedUpload:
     n_tokens: int
     k_mean: float
     flops: float
+    below_k_min: bool = False
 
 
 @dataclass
@@ -89,8 +92,11 @@ class ScriptedAggregation:
 
 
 @dataclass
-class ScriptedBackend:
-    """Known work: ``update_flops`` per update, ``encode_flops`` and ``upload_bytes`` per upload."""
+class ScriptedBackend(Backend):
+    """Known work: ``update_flops`` per update, ``encode_flops`` and ``upload_bytes`` per upload.
+
+    Implements the same :class:`cosim.sim.backend.Backend` interface as the real engine.
+    """
 
     update_flops: float = 1500.0
     encode_flops: float = 250.0
@@ -99,8 +105,6 @@ class ScriptedBackend:
     calls: list[tuple[str, str, int]] = field(default_factory=list)
     received: list[dict[str, bytes]] = field(default_factory=list)
     budgets: list[tuple[str, float | None]] = field(default_factory=list)
-    last_downlink: bytes = b""
-    last_aggregation: ScriptedAggregation | None = None
     round: int = 0
 
     def local_update(self, client: str, round_index: int) -> ScriptedUpdate:
@@ -115,21 +119,20 @@ class ScriptedBackend:
         body = (client.encode() * self.upload_bytes)[: self.upload_bytes]
         return ScriptedUpload(body, 64, 8.0, self.encode_flops)
 
-    def aggregate(self, received: dict[str, bytes], round_index: int | None = None) -> bytes:
-        self.calls.append(("aggregate", ",".join(sorted(received)), int(round_index or 0)))
+    def aggregate(self, received: dict[str, bytes],
+                  round_index: int) -> tuple[bytes, ScriptedAggregation]:
+        self.calls.append(("aggregate", ",".join(sorted(received)), int(round_index)))
         self.received.append(dict(received))
-        self.last_aggregation = ScriptedAggregation(sorted(received), {})
-        self.last_downlink = b"d" * self.downlink_bytes if received else b""
-        return self.last_downlink
+        downlink = b"d" * self.downlink_bytes if received else b""
+        return downlink, ScriptedAggregation(sorted(received), {})
 
     def apply_downlink(self, client: str, payload: bytes) -> None:
         self.calls.append(("apply_downlink", client, len(payload)))
 
     def state_dict(self) -> dict[str, object]:
-        return {"last_downlink": self.last_downlink.decode("latin-1"), "round": self.round}
+        return {"round": self.round}
 
     def load_state_dict(self, state: dict[str, object]) -> None:
-        self.last_downlink = str(state["last_downlink"]).encode("latin-1")
         self.round = int(state["round"])  # type: ignore[arg-type]
 
     def evaluate(self, client: str) -> list[ScriptedMetric]:

@@ -41,7 +41,7 @@ class StopAfter(ScriptedBackend):
         super().__init__()
         self.flag, self.stop_round = flag, stop_round
 
-    def aggregate(self, received, round_index=None):
+    def aggregate(self, received, round_index):
         if round_index == self.stop_round:
             self.flag.signum = signal.SIGTERM
         return super().aggregate(received, round_index)
