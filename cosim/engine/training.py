@@ -5,6 +5,7 @@ Each of the ``local_steps`` AdamW steps minimises (DESIGN.md 1.5)::
     L = L_CE(private minibatch)
         + α · τ² · KL_{k+1}(q_global ‖ softmax(z_student / τ)) (public batch, k+1 bins)
         + β · L_hidden(A_i h_student, z_global)               (public batch, scale-free)
+        + β · CE(softmax(E · A_i sg(h_private)), y_private)    (anchor, private batch)
 
 - The private minibatch is ``batch_size`` sequences drawn from the shard with
   the client's numpy generator; L_CE is the mean next-token cross-entropy.
@@ -14,6 +15,12 @@ Each of the ``local_steps`` AdamW steps minimises (DESIGN.md 1.5)::
   (which includes τ²); ``LossWeights.kd_tail="flat"`` selects the flat-tail
   :func:`cosim.engine.kd_loss.sparse_kd_loss` instead (a labelled ablation).
 - Terms without a target (first round, ``local_only``, ``fedavg_lora``) are 0.
+- The anchor (DESIGN 1.5) ties the projection A_i to the shared space of the
+  public decoder E (:func:`cosim.engine.hidden_loss.shared_decoder`); it runs
+  whenever the client has a projection and β > 0, from the first round, so
+  the first uploaded z already means something. ``sg``: the hidden state is
+  detached, so the anchor trains A_i only and never bends the model towards a
+  rank-r decoder.
 
 A non-finite loss or gradient restores the trainable weights and optimizer
 state from before the update and reports the update as skipped.
@@ -34,7 +41,7 @@ import torch
 from torch.nn import functional
 
 from cosim.engine.codec_sparse import SparseLogits
-from cosim.engine.hidden_loss import hidden_alignment_loss
+from cosim.engine.hidden_loss import anchor_loss, hidden_alignment_loss, shared_decoder
 from cosim.engine.kd_loss import SparseTargets, kd_loss_tail_bucket, sparse_kd_loss
 from cosim.engine.models import ClientModel
 
@@ -118,15 +125,24 @@ class LocalTrainer:
         batch_size: int,
         projection: torch.nn.Module | None,
         hidden_index: int | None,
+        decoder: torch.Tensor | None = None,
     ) -> None:
+        """``decoder`` [V, r]: the shared public decoder of the anchor loss
+        (default, when there is a projection: :func:`shared_decoder` from the
+        embedding table)."""
         self.client = client
         self.shard = shard
         self.batch_size = batch_size
         self.grad_clip = grad_clip
         self.projection = projection
         self.hidden_index = hidden_index
+        self.decoder: torch.Tensor | None = None
         if projection is not None:
             client.extra_modules.append(projection)
+            if decoder is None:
+                vocab = int(client.model.get_output_embeddings().weight.shape[0])
+                decoder = shared_decoder(vocab, int(projection.weight.shape[0]))
+            self.decoder = decoder.to(client.device)
         client.activate()
         self.params = client.trainable_parameters()
         self.optimizer = torch.optim.AdamW(self.params, lr=lr, weight_decay=weight_decay)
@@ -227,18 +243,26 @@ class LocalTrainer:
         for _ in range(steps):
             rows = rng.integers(0, len(self.shard), size=min(self.batch_size, len(self.shard)))
             private = self.shard[torch.from_numpy(rows)].to(client.device)
-            logits, _ = client.forward(private[:, :-1])
+            use_anchor = self.decoder is not None and weights.beta > 0
+            logits, hidden = client.forward(
+                private[:, :-1], self.hidden_index if use_anchor else None
+            )
             ce = functional.cross_entropy(
                 logits.float().reshape(-1, logits.shape[-1]), private[:, 1:].reshape(-1)
             )
             total = ce
             kd = hid = torch.zeros((), device=client.device)
+            if use_anchor:
+                h = hidden.detach().float().reshape(-1, hidden.shape[-1])
+                hid = anchor_loss(self.projection(h), self.decoder, private[:, 1:])
+                total = total + weights.beta * hid
             tokens[0] += private.numel()
             if use_kd or use_hidden:
-                kd, hid = self._public_losses(
+                kd, align = self._public_losses(
                     public_batch, public_tokens, knowledge, weights, use_kd, use_hidden
                 )
-                total = total + weights.alpha * kd + weights.beta * hid
+                total = total + weights.alpha * kd + weights.beta * align
+                hid = hid + align
                 tokens[0] += public_batch.numel()
             if not torch.isfinite(total):
                 raise FloatingPointError(f"non-finite loss {total.item()}")
