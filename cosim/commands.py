@@ -64,12 +64,11 @@ def _validate_one(path: str, args: argparse.Namespace) -> str:
 
 def is_study_file(path: str) -> bool:
     """A study file is a mapping with a ``base`` scenario (scenarios never have one)."""
-    import yaml
+    from cosim.config.yaml_source import load_yaml_text, read_text_capped
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    try:  # bounded like the scenario loader (size, depth, alias expansion)
+        data = load_yaml_text(read_text_capped(path), path).data
+    except CosimError:
         return False  # let the scenario loader report it properly
     return isinstance(data, dict) and "base" in data
 

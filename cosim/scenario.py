@@ -30,7 +30,7 @@ from cosim.channels.config import TraceReplayConfig
 from cosim.config.checks import check_int_range, check_non_negative, check_positive
 from cosim.config.mapping import build, to_plain
 from cosim.config.overrides import apply_overrides
-from cosim.config.yaml_source import YamlSource, load_yaml_text
+from cosim.config.yaml_source import YamlSource, load_yaml_text, read_text_capped
 from cosim.engine.config import (
     DataConfig,
     DistillationConfig,
@@ -230,14 +230,7 @@ def load_scenario(
             naming ``file:line`` and the dotted path.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such scenario file") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read scenario ({exc.strerror})") from None
+    text = read_text_capped(path)
     config = parse_scenario(text, str(path), overrides)
     try:
         config = resolve_scenario_paths(config, path.parent)

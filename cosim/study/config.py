@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from cosim.config.checks import check_int_range, check_positive
 from cosim.config.mapping import build
-from cosim.config.yaml_source import load_yaml_text
+from cosim.config.yaml_source import load_yaml_text, read_text_capped
 from cosim.errors import ConfigFieldError, ScenarioError
 
 
@@ -101,10 +101,7 @@ def _slug(text: str) -> str:
 def load_study(path: str | Path) -> tuple[StudyConfig, Path]:
     """Read and validate a study file; returns the config and its directory."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read study file ({exc.strerror})") from None
+    text = read_text_capped(path, what="study")
     source = load_yaml_text(text, str(path))
     return build(StudyConfig, source.data, source), path.parent
 

@@ -79,7 +79,7 @@ BAD_INPUTS = [
     (
         "bad literal with suggestion",
         BASE.replace("num_rbs: 50", "num_rbs: 50\n    scheduler: proportional_fiar"),
-        "t.yaml:12 wireless.mac.scheduler: must be one of 'round_robin', "
+        "t.yaml:12 wireless.mac.scheduler: must be one of 'round_robin', 'equal_share', "
         "'proportional_fair', 'max_rate', got 'proportional_fiar'; "
         "did you mean 'proportional_fair'?",
     ),
