@@ -1,9 +1,12 @@
 """Export the channel realisation of a run (its HDF5 trace's ``channel`` table) as a trace.
 
-The run trace stores long-format samples ``(time_s, client, snr_db)``, written
-by the wireless network for every slot it simulated (every
-``channel_sample_every_slots``-th slot; 1 makes replay exact). The export
-pivots them to one SNR column per client on the union of sample times;
+The run trace stores long-format samples ``(time_s, client, snr_db, rate_bps)``,
+written by the wireless network for every slot it simulated (every
+``channel_sample_every_slots``-th slot; 1 makes replay exact): the SNR [dB]
+under an SNR channel, or, when the run replayed a rate trace, the rate [bit/s]
+with every RB (the SNR is then NaN). The export is an SNR or a rate trace
+accordingly, and pivots the samples to one column per client on the union of
+sample times;
 a client without a sample at some time holds its previous one (zero-order
 hold, which is what replay would have done), and before its first sample
 it takes that first sample. The last sample holds for one slot.
@@ -61,7 +64,7 @@ def pivot_samples(
 
 
 def record_run(run_path: str | os.PathLike[str]) -> ChannelTrace:
-    """The uplink SNR realisation of a run trace as a native trace (C = clients).
+    """The uplink SNR (or replayed rate) realisation of a run as a native trace (C = clients).
 
     Raises:
         TraceFormatError: not a run trace, or it holds no channel samples, or
@@ -81,13 +84,18 @@ def record_run(run_path: str | os.PathLike[str]) -> ChannelTrace:
         raise trace_error(path, f"/channel has a negative client index {client.min()}")
     time_s = table["time_s"].to_numpy(dtype=np.float64)
     snr = table["snr_db"].to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(time_s) | ~np.isfinite(snr))
+    rate = table["rate_bps"].to_numpy(dtype=np.float64) if "rate_bps" in table else \
+        np.full(snr.shape, np.nan)
+    # A run replaying a rate trace records rates (its SNR is NaN): export those.
+    is_rate = bool(np.isnan(snr).all() and np.isfinite(rate).any())
+    value, what = (rate, "rate") if is_rate else (snr, "SNR")
+    bad = np.flatnonzero(~np.isfinite(time_s) | ~np.isfinite(value))
     if bad.size:
         raise TraceFormatError(
-            f"{path}, dataset /channel, row {int(bad[0]) + 1}: non-finite time or SNR "
-            f"({time_s[bad[0]]}, {snr[bad[0]]})"
+            f"{path}, dataset /channel, row {int(bad[0]) + 1}: non-finite time or {what} "
+            f"({time_s[bad[0]]}, {value[bad[0]]})"
         )
-    times, grid = pivot_samples(time_s, client, snr)
+    times, grid = pivot_samples(time_s, client, value)
     missing = np.flatnonzero(np.isnan(grid[0]))
     if missing.size:
         raise trace_error(path, f"client {int(missing[0])} has no channel sample in the run")
@@ -99,9 +107,10 @@ def record_run(run_path: str | os.PathLike[str]) -> ChannelTrace:
     scenario = run.attrs.get("scenario_path", "?")
     provenance = (
         f"recorded by 'cosim trace record' from run {path} (scenario {scenario}, seed {seed}); "
-        "uplink wideband SNR [dB] per client"
+        + ("uplink rate [bit/s] with every RB per client, as the run replayed it" if is_rate
+           else "uplink wideband SNR [dB] per client")
     )
     return ChannelTrace(
-        times, grid, "snr_db", end, tuple(str(c) for c in range(grid.shape[1])), path,
-        provenance,
+        times, grid, "rate_bps" if is_rate else "snr_db", end,
+        tuple(str(c) for c in range(grid.shape[1])), path, provenance,
     )

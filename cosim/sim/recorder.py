@@ -66,9 +66,9 @@ class Recorder:
                 buffer[name].extend(list(values))
 
     def channel(self, rows: dict[str, np.ndarray]) -> None:
-        """Channel samples (``time_s``, ``client``, ``snr_db`` arrays)."""
+        """Channel samples (``time_s``, ``client``, ``snr_db``, ``rate_bps`` arrays)."""
         buffer = self._buffers["channel"]
-        for name in ("time_s", "client", "snr_db"):
+        for name in ("time_s", "client", "snr_db", "rate_bps"):
             buffer[name].extend(rows[name].tolist())
 
     def flush(self) -> None:

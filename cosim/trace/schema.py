@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 ColumnType = Literal["f8", "i8", "bool", "str"]
 
@@ -103,7 +103,9 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "channel": (
         _c("time_s", "f8", "s", "sample time"),
         _c("client", "i8", "1", "client index"),
-        _c("snr_db", "f8", "dB", "wideband uplink SNR"),
+        _c("snr_db", "f8", "dB", "wideband uplink SNR (NaN when a rate trace is replayed)"),
+        _c("rate_bps", "f8", "bit/s",
+           "replayed rate-trace rate with every RB (NaN under an SNR channel)"),
     ),
 }
 

@@ -81,11 +81,23 @@ class ChannelChunk:
         """Move the rows noted in :attr:`sampled` to :attr:`samples` (before the cache changes)."""
         if self.sampled:
             rows = np.array(self.sampled)
-            self.samples.append((self.c0 + rows, self.snr_db[rows, : self.n_clients].copy()))
+            self.samples.append((self.c0 + rows, self._recorded(rows)))
             self.sampled = []
 
+    def _recorded(self, rows: np.ndarray) -> np.ndarray:
+        """What is recorded of cache ``rows``: SNR [dB], or under a rate source its rate
+        [bit/s] with every RB, exactly as the source gave it (so replay is bit-exact)."""
+        if self.rate_mode:
+            return self.raw[rows, : self.n_clients, 0].copy()
+        return self.snr_db[rows, : self.n_clients].copy()
+
+    def recorded_at(self, slot: int) -> np.ndarray:
+        """:meth:`_recorded` of one cached ``slot``, ``[n_clients]``."""
+        return self._recorded(np.array([slot - self.c0]))[0]
+
     def take_samples(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Every recorded ``(slots [n], snr_db [n, n_clients])`` so far; clears the record."""
+        """Every recorded ``(slots [n], values [n, n_clients])`` so far (SNR [dB], or rate
+        [bit/s] when :attr:`rate_mode`); clears the record."""
         self.flush_samples()
         out, self.samples = self.samples, []
         return out

@@ -209,7 +209,9 @@ class WirelessNetwork:
         slot = self._slot_at_or_after(self.env.now)
         snr = drv.engine.snr_at(slot)
         if drv is self._up:
-            self._queried.append((slot, snr))
+            # Under a rate trace the SNR is NaN; the rate itself is what gets recorded.
+            chunk = drv.engine.chunk
+            self._queried.append((slot, chunk.recorded_at(slot) if chunk.rate_mode else snr))
         return snr
 
     def predicted_rate_bps(self, client: int) -> float:
@@ -235,23 +237,28 @@ class WirelessNetwork:
         return self._tput.get(client)
 
     def channel_rows(self) -> dict[str, np.ndarray]:
-        """Uplink SNR samples recorded since the last call: ``time_s``, ``client``, ``snr_db``."""
+        """Uplink channel samples recorded since the last call: ``time_s``, ``client``,
+        ``snr_db`` and ``rate_bps`` (a rate trace's rate with every RB; the other is NaN)."""
         eng = self._up.engine
         parts = eng.chunk.take_samples()
         parts += [(np.array([s]), snr[None]) for s, snr in self._queried]
         self._queried = []
         if not parts:
             empty = np.zeros(0)
-            return {"time_s": empty, "client": empty.astype(np.int64), "snr_db": empty}
+            return {"time_s": empty, "client": empty.astype(np.int64), "snr_db": empty,
+                    "rate_bps": empty}
         slots = np.concatenate([p[0] for p in parts])
-        snr = np.concatenate([p[1] for p in parts])
+        value = np.concatenate([p[1] for p in parts])
         order = np.argsort(slots, kind="stable")  # CSI queries interleave with busy slots
-        slots, snr = slots[order], snr[order]
+        slots, value = slots[order], value[order].reshape(-1)
         n = self.n_clients
+        nan = np.full(value.shape, np.nan)
+        rate = eng.chunk.rate_mode
         return {
             "time_s": np.repeat(slots * self.slot_s, n),
             "client": np.tile(np.arange(n, dtype=np.int64), slots.size),
-            "snr_db": snr.reshape(-1),
+            "snr_db": nan if rate else value,
+            "rate_bps": value if rate else nan,
         }
 
     def close(self) -> list[TransferResult]:

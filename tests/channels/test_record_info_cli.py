@@ -24,6 +24,7 @@ def _run_trace(path, rows: dict | None, slot_s: float = 1e-3) -> str:
     with TraceWriter(path, scenario_yaml="name: t\n", resolved_config=config, seed=5,
                      command="wireless", scenario_path="t.yaml") as trace:
         if rows is not None:
+            rows = {"rate_bps": np.full(len(rows["time_s"]), np.nan), **rows}
             trace.append("channel", rows)
         trace.flush()
     return str(path)
