@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import shutil
 import subprocess
 import sys
@@ -68,6 +69,7 @@ class Ns3Result:
     mac_bps: np.ndarray
     mean_mcs: np.ndarray
     wall_run_s: float
+    cpu_run_s: float
     warmup_s: float
     measure_s: float
     source: str
@@ -158,6 +160,7 @@ def read_ns3_csv(path: Path) -> Ns3Result:
         mac_bps=col("mac_ok_bps"),
         mean_mcs=col("mean_mcs"),
         wall_run_s=float(meta.get("wall_run_s", "nan")),
+        cpu_run_s=float(meta.get("cpu_run_s", "nan")),
         warmup_s=float(meta.get("warmup_s", "nan")),
         measure_s=float(meta.get("measure_s", "nan")),
         source=str(path),
@@ -165,8 +168,10 @@ def read_ns3_csv(path: Path) -> Ns3Result:
 
 
 # --------------------------------------------------------------------------- cosim side
-def run_cosim(n: int, duration_s: float, overrides: list[str]) -> tuple[np.ndarray, float]:
-    """Per-UE delivered throughput [bit/s] and run_wireless wall time [s]."""
+def run_cosim(
+    n: int, duration_s: float, overrides: list[str]
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Per-UE delivered throughput [bit/s] and run_wireless (wall, CPU) time [s]."""
     from cosim.scenario import load_scenario
     from cosim.wireless.runner import MemorySink, run_wireless
 
@@ -182,18 +187,23 @@ def run_cosim(n: int, duration_s: float, overrides: list[str]) -> tuple[np.ndarr
     cfg = loaded.config.wireless
     _, wireless_seq, _ = np.random.SeedSequence(loaded.config.seed).spawn(3)
     sink = MemorySink()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     run_wireless(cfg, ue_distances_m(n), np.zeros(n), np.random.default_rng(wireless_seq), sink)
-    wall = time.perf_counter() - t0
+    times = (time.perf_counter() - t0, time.process_time() - c0)
     tr = sink.tables["transfers"]
     per_ue = np.zeros(n)
     np.add.at(per_ue, tr["client"].astype(int), tr["delivered_bytes"].astype(float))
-    return 8.0 * per_ue / duration_s, wall
+    return 8.0 * per_ue / duration_s, times
 
 
 # --------------------------------------------------------------------------- report
 def report(
-    n: int, ns3: Ns3Result, metric: str, cosim_bps: np.ndarray, cosim_wall: float, per_ue_rows: bool
+    n: int,
+    ns3: Ns3Result,
+    metric: str,
+    cosim_bps: np.ndarray,
+    cosim_times: tuple[float, float],
+    per_ue_rows: bool,
 ) -> bool:
     """Print the side-by-side table; True when both goals are met."""
     ref = ns3.udp_bps if metric == "udp" else ns3.mac_bps
@@ -224,10 +234,12 @@ def report(
         f"{int(np.sum(np.abs(ratio - 1) <= UE_TOLERANCE))}/{n} UEs within 10%"
     )
     if np.isfinite(ns3.wall_run_s):
+        wall, cpu = cosim_times
         print(
-            f"speed: ns-3 Simulator::Run {ns3.wall_run_s:.2f} s, cosim run_wireless "
-            f"{cosim_wall:.3f} s for {ns3.warmup_s + ns3.measure_s:g} s simulated -> "
-            f"cosim {ns3.wall_run_s / cosim_wall:.0f}x faster"
+            f"speed for {ns3.warmup_s + ns3.measure_s:g} s simulated: ns-3 Simulator::Run "
+            f"{ns3.wall_run_s:.2f} s wall / {ns3.cpu_run_s:.2f} s CPU, cosim run_wireless "
+            f"{wall:.3f} s wall / {cpu:.3f} s CPU -> cosim {ns3.wall_run_s / wall:.0f}x "
+            f"faster (wall), {ns3.cpu_run_s / cpu:.0f}x (CPU)"
         )
     return ue_ok and agg_ok
 
@@ -290,9 +302,10 @@ def main(argv: list[str] | None = None) -> int:
             if not path.exists():
                 print(f"N={n}: no committed reference {path.name}; skipped")
                 continue
-            ns3 = read_ns3_csv(path)
-            if args.reference or why_not is not None:
-                ns3 = Ns3Result(**{**ns3.__dict__, "wall_run_s": float("nan")})
+            # A committed CSV's run times are from another run: no speed ratio from them.
+            ns3 = Ns3Result(
+                **{**read_ns3_csv(path).__dict__, "wall_run_s": math.nan, "cpu_run_s": math.nan}
+            )
         else:
             out = (
                 reference_path(n, args.ul_cqi)
@@ -307,8 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides = list(args.overrides)
         if args.ul_cqi == "srs":
             overrides.insert(0, "wireless.link.adaptation=wideband")
-        cosim_bps, cosim_wall = run_cosim(n, duration_s, overrides)
-        all_ok &= report(n, ns3, args.metric, cosim_bps, cosim_wall, not args.brief)
+        cosim_bps, cosim_times = run_cosim(n, duration_s, overrides)
+        all_ok &= report(n, ns3, args.metric, cosim_bps, cosim_times, not args.brief)
     print("\nresult:", "all goals met" if all_ok else "goals NOT met (see above)")
     return 1 if (args.strict and not all_ok) else 0
 
