@@ -175,8 +175,9 @@ def test_tb_log_compaction_keeps_results_exact(monkeypatch):
     monkeypatch.setattr(network_module, "COMPACT_ROWS", 50)
     compacted, net = simulated_run(cfg)
     assert same_results(baseline, compacted)
-    # rows of finished transfers were dropped along the way
-    assert net.uplink_engine.tbs.n < full.uplink_engine.tbs.n / 2
+    # rows of finished transfers were dropped along the way (how many depends on
+    # the fading realisation: the no-deadline transfer keeps its rows to the end)
+    assert net.uplink_engine.tbs.n < 0.8 * full.uplink_engine.tbs.n
 
 
 def test_compaction_keeps_rows_of_transfers_finishing_in_the_same_slot(monkeypatch):

@@ -22,15 +22,19 @@ from cosim.wireless.fading.base import GaussianProcess
 GRID_CYCLES = 1 / 5
 #: Width T of the Gaussian lag window [Doppler cycles].
 WINDOW_CYCLES = 16.0
-#: Filter half-length [grid samples]: the window is cut at 4 T (exp(−8) = 3e-4 of its peak).
-HALF_TAPS = int(np.ceil(4 * WINDOW_CYCLES / GRID_CYCLES))
-#: FFT length of the block convolution and the grid block it yields.
+#: Filter half-length H [grid samples] = 51.2 cycles = 3.2 T: the taps beyond hold
+#: 3e-10 of the filter's energy.
+HALF_TAPS = 256
+#: FFT length of the overlap-save convolution and the grid block B it yields.
 FFT_SIZE = 2048
 BLOCK = FFT_SIZE - 2 * HALF_TAPS
+#: Noise is drawn in chunks of H samples, each its own Philox stream.
+NOISE_CHUNK = HALF_TAPS
 #: Kriging neighbours of a slot (grid samples j − 1 … j + 2) and table resolution in μ.
 TAPS = 4
-TABLE = 1024
-_SEED_OFFSET = 2**32  # Philox counters are unsigned; noise blocks start at −1
+TABLE_BITS = 10
+TABLE = 1 << TABLE_BITS
+_COUNTER_OFFSET = 2**32  # Philox counters are unsigned; noise chunks start at −1
 _UNLOADED = -(2**40)  # window start of a link with nothing loaded yet
 
 
@@ -42,7 +46,7 @@ def target_autocorrelation(lag_cycles: np.ndarray | float) -> np.ndarray:
 
 @cache
 def _design() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Filter taps g [2H + 1], its FFT for block convolution, kriging table [TABLE + 1, TAPS].
+    """Filter taps g [2H + 1], its FFT for block convolution, kriging table [TABLE, TAPS].
 
     Returns also the largest kriging residual variance ``1 − cᵀ C⁻¹ c`` over μ.
     """
@@ -58,24 +62,23 @@ def _design() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     g_circ = np.zeros(FFT_SIZE)
     g_circ[: HALF_TAPS + 1] = g[HALF_TAPS:]
     g_circ[-HALF_TAPS:] = g[:HALF_TAPS]
-    g_fft = np.fft.fft(g_circ)
+    g_fft = np.fft.fft(g_circ) * np.sqrt(0.5)  # unit-variance real and imaginary noise
     # Realised grid autocorrelation at lags 0..TAPS-1, for the kriging system.
     rr = np.array([np.dot(g[: g.size - k], g[k:]) for k in range(TAPS)])
     offsets = np.arange(TAPS) - 1  # neighbours j − 1 … j + 2
     cov = rr[np.abs(offsets[:, None] - offsets[None, :])]
-    mu = np.arange(TABLE + 1) / TABLE
+    mu = np.arange(TABLE) / TABLE
     cross = target_autocorrelation((mu[:, None] - offsets[None, :]) * GRID_CYCLES)
     weights = np.linalg.solve(cov, cross.T).T
     quad = np.einsum("ip,pq,iq->i", weights, cov, weights)
     residual = float(np.max(1 - np.einsum("ip,ip->i", weights, cross)))
     weights /= np.sqrt(quad)[:, None]  # exact unit variance at every table point
     weights[0] = [0.0, 1.0, 0.0, 0.0]
-    weights[TABLE] = [0.0, 0.0, 1.0, 0.0]
     return g, g_fft, weights, residual
 
 
 def kriging_residual() -> float:
-    """Largest conditional variance of a slot given its 4 grid neighbours (≈ 7.5e-6)."""
+    """Largest conditional variance of a slot given its 4 grid neighbours (≈ 3.5e-5)."""
     return _design()[3]
 
 
@@ -90,23 +93,24 @@ class ClarkeFading(GaussianProcess):
 
     Construction (per client and subband, time in Doppler cycles x = f_d t):
 
-    1. a grid process ``u[i] = Σ_k g[k] w[i − k]`` at x = i/6, with w i.i.d.
-       CN(0, 1) and g the real, even square root of the windowed spectrum
-       (|k| ≤ 384, unit energy): exactly Gaussian, stationary, autocorrelation R
-       at the grid lags (to 1e-12);
-    2. slot s at x = f_d s Δt falls between grid points j = ⌊6x⌋ and j + 1, at
-       μ = 6x − j; ``h = Σ_p a_p(μ) u[j − 1 + p]`` (p = 0 … 3) with kriging
+    1. a grid process ``u[i] = Σ_k g[k] w[i − k]`` at x = i/5, with w i.i.d.
+       CN(0, 1) and g the real, even square root of R's (non-negative) spectrum,
+       cut at |k| ≤ 256 and rescaled to unit energy: exactly Gaussian, stationary,
+       autocorrelation R at the grid lags (to 5e-10);
+    2. slot s at x = f_d s Δt falls between grid points j = ⌊5x⌋ and j + 1, at
+       μ = 5x − j; ``h = Σ_p a_p(μ) u[j − 1 + p]`` (p = 0 … 3) with kriging
        weights ``a = C⁻¹ c(μ)`` (C, c: covariances from R) rescaled to
-       ``aᵀ C a = 1``, tabulated at μ = i/1024 (nearest entry; the timing error
-       ≤ 1/12288 cycle). h is a linear combination of Gaussians with variance 1,
-       hence exactly CN(0, 1); its correlations differ from R by at most the
-       kriging residual (:func:`kriging_residual`, about 7.5e-6).
+       ``aᵀ C a = 1``, tabulated at μ = i/1024 (nearest entry: a timing error of
+       at most 1e-4 cycle). h is a linear combination of Gaussians with variance
+       1, hence exactly CN(0, 1); its correlations differ from R by at most the
+       kriging residual (:func:`kriging_residual`, 3.5e-5).
 
     Values are a pure function of (key, slot, client, subband): the grid is built
-    in fixed blocks of 1280 samples, each from the noise blocks keyed by (key,
-    client, subband, block) through FFT convolutions of one fixed size, so a
-    slot's value is bit-for-bit the same however slots are requested; idle time
-    costs nothing. Memory: about 100 KB per (client, subband).
+    in fixed blocks of 1536 samples, each by one overlap-save FFT of fixed size
+    from noise chunks that are Philox streams keyed by (key, client, subband,
+    chunk), so a slot's value is bit-for-bit the same however slots are
+    requested, and idle time costs nothing. Memory: two grid blocks, 48 KB, per
+    (client, subband).
 
     ``f_d = 0`` gives a constant channel h = u[0] (still CN(0, 1) across clients).
     """
@@ -119,6 +123,7 @@ class ClarkeFading(GaussianProcess):
         n_links = self.n_clients * n_subbands
         #: Grid samples per slot, per link (client-major, subband-minor).
         self.step = np.repeat(fd * slot_s / GRID_CYCLES, n_subbands)
+        self._step_table = self.step * TABLE
         _, self._g_fft, table, _ = _design()
         self._table = [np.ascontiguousarray(table[:, p]) for p in range(TAPS)]
         max_step = float(self.step.max(initial=0.0))
@@ -128,7 +133,7 @@ class ClarkeFading(GaussianProcess):
         self._loaded = np.zeros(n_links, dtype=np.int64)  # grid blocks held: 0, 1 or 2
         self._buf = np.zeros((n_links, 2 * BLOCK), dtype=np.complex128)
         self._row = np.arange(n_links, dtype=np.int64) * (2 * BLOCK)
-        self._conv: list[dict[int, np.ndarray]] = [{} for _ in range(n_links)]
+        self._segment = np.empty(2 * FFT_SIZE)  # noise of one block, as float pairs
         clients = np.repeat(np.arange(self.n_clients), n_subbands)
         subbands = np.tile(np.arange(n_subbands), self.n_clients)
         self._link_key = [int(k) for k in hash_indices(key, clients, subbands)]
@@ -138,35 +143,29 @@ class ClarkeFading(GaussianProcess):
         self._philox_state["buffer_pos"] = 4  # no buffered output carried between blocks
 
     # ------------------------------------------------------------------ grid
-    def _noise_conv(self, link: int, m: int) -> np.ndarray:
-        """Noise block m (grid samples mB … mB + B − 1) convolved with g, length FFT_SIZE.
-
-        Entry t ↔ grid sample mB + t for t ∈ [−H, B + H), stored at t mod FFT_SIZE.
-        """
-        cache_ = self._conv[link]
-        y = cache_.get(m)
-        if y is None:
-            # Philox is counter-based: key = (link, run key), counter word 1 = block, so
-            # blocks draw disjoint streams (a block uses far fewer than 2**64 counters).
-            state = self._philox_state
-            state["state"]["key"] = np.array([self._link_key[link], self.key], dtype=np.uint64)
-            state["state"]["counter"] = np.array([0, m + _SEED_OFFSET, 0, 0], dtype=np.uint64)
-            self._philox.state = state
-            w = self._gen.standard_normal(2 * BLOCK).view(np.complex128)
-            w *= np.sqrt(0.5)
-            y = scipy.fft.fft(w, FFT_SIZE)
-            y *= self._g_fft
-            y = scipy.fft.ifft(y, overwrite_x=True)
-            cache_[m] = y
-        return y
-
     def _grid_block(self, link: int, q: int) -> np.ndarray:
-        """Grid samples qB … qB + B − 1 of one link (overlap-add of three noise blocks)."""
-        h = HALF_TAPS
-        x = self._noise_conv(link, q)[:BLOCK].copy()
-        x[:h] += self._noise_conv(link, q - 1)[BLOCK : BLOCK + h]
-        x[BLOCK - h :] += self._noise_conv(link, q + 1)[FFT_SIZE - h :]
-        return x
+        """Grid samples qB … qB + B − 1 of one link, by overlap-save.
+
+        The noise w[qB − H … (q + 1)B + H − 1] (FFT_SIZE samples, 8 chunks) is
+        circularly convolved with g; outputs H … H + B − 1 see no wrap-around and are
+        ``Σ_{|k| ≤ H} g[k] w[i − k]`` exactly.
+        """
+        seg = self._segment
+        first = (q * BLOCK - HALF_TAPS) // NOISE_CHUNK
+        state = self._philox_state
+        state["state"]["key"] = np.array([self._link_key[link], self.key], dtype=np.uint64)
+        for i in range(FFT_SIZE // NOISE_CHUNK):
+            # Philox is counter-based: key = (link, run key), counter word 1 = chunk, so
+            # chunks draw disjoint streams (a chunk uses far fewer than 2**64 counters).
+            state["state"]["counter"] = np.array(
+                [0, first + i + _COUNTER_OFFSET, 0, 0], dtype=np.uint64
+            )
+            self._philox.state = state
+            self._gen.standard_normal(out=seg[2 * NOISE_CHUNK * i : 2 * NOISE_CHUNK * (i + 1)])
+        y = scipy.fft.fft(seg.view(np.complex128))
+        y *= self._g_fft  # includes the 1/√2 that makes the noise CN(0, 1)
+        y = scipy.fft.ifft(y, overwrite_x=True)
+        return y[HALF_TAPS : HALF_TAPS + BLOCK]
 
     def _load(self, link: int, q_lo: int, q_hi: int) -> None:
         """Make the link's window hold grid blocks q_lo … q_hi (q_hi ≤ q_lo + 1)."""
@@ -182,15 +181,11 @@ class ClarkeFading(GaussianProcess):
             buf[BLOCK:] = self._grid_block(link, q_lo + 1)
             n = 2
         self._base[link], self._loaded[link] = q_lo, n
-        # Keep the noise blocks the next block (q_lo + n) needs: q_lo + n − 1 onwards.
-        cache_ = self._conv[link]
-        for m in [m for m in cache_ if m < q_lo + n - 1]:
-            del cache_[m]
 
     # ------------------------------------------------------------------ slots
     def samples(self, first_slot: int, n_slots: int) -> np.ndarray:
         if n_slots <= self._chunk:
-            out = self._slots(first_slot, n_slots)
+            out = np.ascontiguousarray(self._slots(first_slot, n_slots))
         else:
             out = np.empty((n_slots, self._base.size), dtype=np.complex128)
             for k0 in range(0, n_slots, self._chunk):
@@ -199,17 +194,22 @@ class ClarkeFading(GaussianProcess):
         return out.reshape(n_slots, self.n_clients, self.n_subbands)
 
     def _slots(self, first_slot: int, n_slots: int) -> np.ndarray:
+        # Link-major [links, slots]: a link's slots read neighbouring grid samples, so
+        # the gathers stay in cache; one transpose at the end.
         s = np.arange(first_slot, first_slot + n_slots, dtype=np.float64)
-        pos = s[:, None] * self.step[None, :]
-        j = np.floor(pos)
-        mu = np.rint((pos - j) * TABLE).astype(np.intp)
-        j = j.astype(np.int64)
-        lo, hi = j[0] - 1, j[-1] + 2
+        # Position in units of 1/TABLE grid sample, rounded: grid index j and table row μ.
+        q = self._step_table[:, None] * s[None, :]
+        np.rint(q, out=q)
+        mu = q.astype(np.int64)
+        j = mu >> TABLE_BITS
+        mu &= TABLE - 1
+        lo, hi = j[:, 0] - 1, j[:, -1] + 2
         start = self._base * BLOCK
         stale = np.flatnonzero((lo < start) | (hi >= start + self._loaded * BLOCK))
         for link in stale:
             self._load(int(link), int(lo[link] // BLOCK), int(hi[link] // BLOCK))
-        idx = j - 1 + (self._row - self._base * BLOCK)[None, :]
+        idx = j
+        idx += (self._row - self._base * BLOCK - 1)[:, None]
         flat = self._buf.ravel()
         h = np.take(flat, idx, mode="wrap")  # indices are in range; "wrap" skips the check
         h *= np.take(self._table[0], mu, mode="wrap")
@@ -217,4 +217,4 @@ class ClarkeFading(GaussianProcess):
             x = np.take(flat[p:], idx, mode="wrap")
             x *= np.take(self._table[p], mu, mode="wrap")
             h += x
-        return h
+        return h.T
