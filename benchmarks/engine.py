@@ -15,11 +15,17 @@
   local update; pass ``--local-update-s`` (seconds of one local update
   measured elsewhere) to print that ratio.
 
+* **Round time per method** — one whole engine round (local update, encode,
+  aggregate, apply the downlink) of ``fd_full`` next to ``fd_topk`` on two
+  clients (SmolLM2-135M and tiny-llama, T = 512 public tokens, V = 49152),
+  split by phase. Target: fd_full within 3x of fd_topk.
+
 Each section is a function returning a dict, so more sections (e.g. memory
 with 1 vs 10 clients sharing a base) can be added next to them.
 
     .venv/bin/python benchmarks/engine.py
     .venv/bin/python benchmarks/engine.py --quick --local-update-s 4.3
+    .venv/bin/python benchmarks/engine.py --rounds-only             # just the round times
 """
 
 from __future__ import annotations
@@ -248,14 +254,88 @@ def print_memory(preset: str = "smollm2-4l") -> None:
           f"ratio {m['ratio']:.2f}x  (target < 1.5x)")
 
 
+def _round_backend(method: str, big_preset: str, public_tokens: int) -> object:
+    from cosim.engine.backend import DistillationBackend
+    from cosim.engine.config import DataConfig, DistillationConfig, EngineClientSpec, ModelSpec
+
+    clients = [EngineClientSpec("big", ModelSpec(big_preset, lora_rank=8), "kjv/law"),
+               EngineClientSpec("small", ModelSpec("tiny-llama", lora_rank=8), "kjv/gospels")]
+    data = DataConfig(domains=("kjv/law", "kjv/gospels"), seq_len=64, public_tokens=4096,
+                      shard_tokens=2048, eval_tokens=128)
+    # uniform weights: untrained clients must not be dropped, so both methods do full work
+    cfg = DistillationConfig(method=method, public_tokens_per_round=public_tokens,
+                             local_steps=1, batch_size=2, client_weighting="uniform")
+    return DistillationBackend(clients, data, cfg, 0)
+
+
+def _timed_round(backend: object, rnd: int) -> dict[str, float]:
+    """Seconds per phase of one engine round (everyone delivers everything)."""
+    b = backend
+    t = {"update": 0.0, "encode": 0.0, "aggregate": 0.0, "apply": 0.0}
+    t0 = time.perf_counter()
+    for name in b.client_names:  # type: ignore[attr-defined]
+        b.local_update(name, rnd)  # type: ignore[attr-defined]
+    t1 = time.perf_counter()
+    received = {n: b.encode_upload(n).data for n in b.client_names}  # type: ignore[attr-defined]
+    t2 = time.perf_counter()
+    downlink, _ = b.aggregate(received, rnd)  # type: ignore[attr-defined]
+    t3 = time.perf_counter()
+    for name in b.client_names:  # type: ignore[attr-defined]
+        b.apply_downlink(name, downlink)  # type: ignore[attr-defined]
+    t4 = time.perf_counter()
+    t.update(update=t1 - t0, encode=t2 - t1, aggregate=t3 - t2, apply=t4 - t3)
+    t["uplink_bytes"] = float(sum(len(v) for v in received.values()))
+    t["total"] = t4 - t0
+    return t
+
+
+def bench_rounds(big_preset: str = "smollm2-135m", public_tokens: int = 512,
+                 rounds: int = 3) -> dict[str, dict[str, float]]:
+    """Fastest of ``rounds`` timed rounds (after a warm-up round) per method, interleaved.
+
+    Round 0 has no downlink to distil toward; the timed rounds (1, 2, …) all
+    include the KD term, where fd_full's dense knowledge costs the most.
+    """
+    backends = {m: _round_backend(m, big_preset, public_tokens) for m in ("fd_full", "fd_topk")}
+    for b in backends.values():
+        _timed_round(b, 0)
+    best: dict[str, dict[str, float]] = {}
+    for rnd in range(1, rounds + 1):
+        for method, b in backends.items():
+            t = _timed_round(b, rnd)
+            if method not in best or t["total"] < best[method]["total"]:
+                best[method] = t
+    return best
+
+
+def print_rounds(big_preset: str, public_tokens: int, rounds: int) -> None:
+    res = bench_rounds(big_preset, public_tokens, rounds)
+    print(f"\n[Round time] {big_preset} + tiny-llama, T = {public_tokens}, V = {V}, "
+          f"best of {rounds} rounds")
+    print("  method    update  encode  aggregate  apply    total   uplink MB")
+    for method, t in res.items():
+        print(f"  {method:8s} {t['update']:6.2f}s {t['encode']:6.2f}s {t['aggregate']:9.2f}s "
+              f"{t['apply']:6.2f}s {t['total']:7.2f}s  {t['uplink_bytes'] / 1e6:9.2f}")
+    ratio = res["fd_full"]["total"] / res["fd_topk"]["total"]
+    print(f"  fd_full / fd_topk round time: {ratio:.2f}x  (target <= 3x)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     ap.add_argument("--local-update-s", type=float, default=None,
                     help="seconds of one local update, for the aggregation ratio")
+    ap.add_argument("--rounds-only", action="store_true",
+                    help="only the fd_full vs fd_topk round times")
+    ap.add_argument("--round-preset", default=None,
+                    help="the big client's preset (default smollm2-135m; --quick: smollm2-4l)")
     args = ap.parse_args(argv)
     reps = 2 if args.quick else 5
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, V = {V}")
+    preset = args.round_preset or ("smollm2-4l" if args.quick else "smollm2-135m")
+    if args.rounds_only:
+        print_rounds(preset, 512, 2 if args.quick else 3)
+        return 0
 
     kd = bench_kd(T=128 if args.quick else 512, repeats=reps)
     print(f"\n[KD loss] forward+backward, T = {kd['T']}, k = {kd['k']}")
@@ -280,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.local_update_s:
             line += f"   {100 * r['seconds'] / args.local_update_s:5.1f}% of one local update"
         print(line)
+    print_rounds(preset, 512, 2 if args.quick else 3)
     return 0
 
 

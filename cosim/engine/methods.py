@@ -95,19 +95,23 @@ def mean_dense(
     """fd_full server: ``Q_j = Σ_i w̃_ij softmax_i,j`` over the clients that sent token j.
 
     Clients may have delivered different prefixes; w̃ is renormalised per token.
-    Returns log Q [T_max, V] (float32).
+    Returns log Q [T_max, V] (float32; the payload carries fp16 or 8 bits).
     """
     T = max(c.n_tokens for c in clients)
     V = clients[0].vocab_size
-    acc = np.zeros((T, V), dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
     total = np.zeros(T)
-    for c, w in zip(clients, weights, strict=True):
-        acc[: c.n_tokens] += w * np.exp(c.log_probs.astype(np.float64))
-        total[: c.n_tokens] += w
-    q = acc / np.maximum(total, 1e-300)[:, None]
-    with np.errstate(divide="ignore"):
-        log_q = np.log(np.maximum(q, 1e-30))
-    return DenseLogits(log_q.astype(np.float32))
+    for c, wi in zip(clients, w, strict=True):
+        total[: c.n_tokens] += wi
+    if len(clients) == 1:
+        return DenseLogits(np.asarray(clients[0].log_probs, dtype=np.float32))
+    acc = np.zeros((T, V), dtype=np.float32)
+    for c, wi in zip(clients, w, strict=True):
+        n = c.n_tokens
+        share = (wi / np.maximum(total[:n], 1e-300)).astype(np.float32)[:, None]
+        acc[:n] += share * np.exp(np.asarray(c.log_probs, dtype=np.float32))
+    np.maximum(acc, np.float32(1e-30), out=acc)
+    return DenseLogits(np.log(acc, out=acc))
 
 
 def dense_to_sparse(dense: DenseLogits) -> SparseLogits:

@@ -42,7 +42,12 @@ from torch.nn import functional
 
 from cosim.engine.codec_sparse import SparseLogits
 from cosim.engine.hidden_loss import anchor_loss, hidden_alignment_loss, shared_decoder
-from cosim.engine.kd_loss import SparseTargets, kd_loss_tail_bucket, sparse_kd_loss
+from cosim.engine.kd_loss import (
+    SparseTargets,
+    dense_kd_loss,
+    kd_loss_tail_bucket,
+    sparse_kd_loss,
+)
 from cosim.engine.models import ClientModel
 
 
@@ -53,11 +58,14 @@ class GlobalKnowledge:
     ``public_round``: the round whose public batch the targets describe;
     ``targets`` covers its first ``targets.n_tokens`` positions (row-major
     over the batch's [n_seq, L] positions); ``hidden`` [m, r] or None.
+    ``dense`` [m, V]: full teacher probabilities instead of ``targets``
+    (``fd_full``; the KD loss is then the plain dense KL, k = V, no tail bin).
     """
 
     public_round: int
     targets: SparseTargets | None = None
     hidden: torch.Tensor | None = None
+    dense: torch.Tensor | None = None
 
     @classmethod
     def from_sparse(
@@ -173,7 +181,8 @@ class LocalTrainer:
         """
         client = self.client
         client.activate()
-        use_kd = knowledge is not None and knowledge.targets is not None and weights.alpha > 0
+        use_kd = (knowledge is not None and weights.alpha > 0
+                  and (knowledge.targets is not None or knowledge.dense is not None))
         use_hidden = (
             knowledge is not None
             and knowledge.hidden is not None
@@ -184,6 +193,7 @@ class LocalTrainer:
         public_tokens = 0
         if (use_kd or use_hidden) and public_batch is not None:
             covered = knowledge.targets.n_tokens if knowledge.targets is not None else 0
+            covered = max(covered, 0 if knowledge.dense is None else knowledge.dense.shape[0])
             covered = max(covered, 0 if knowledge.hidden is None else knowledge.hidden.shape[0])
             public_tokens = min(covered, public_batch.numel())
         if public_tokens == 0:
@@ -290,7 +300,10 @@ class LocalTrainer:
         )
         zero = torch.zeros((), device=client.device)
         kd = hid = zero
-        if use_kd:
+        if use_kd and knowledge.dense is not None:
+            flat = logits.float().reshape(-1, logits.shape[-1])[: knowledge.dense.shape[0]]
+            kd = dense_kd_loss(flat, knowledge.dense, weights.temperature)
+        elif use_kd:
             targets = knowledge.targets
             flat = logits.float().reshape(-1, logits.shape[-1])[: targets.n_tokens]
             loss_fn = kd_loss_tail_bucket if weights.kd_tail == "bucket" else sparse_kd_loss

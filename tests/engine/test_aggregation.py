@@ -363,3 +363,19 @@ def test_uniform_clients_barely_move_the_merged_target(policy: str, seed: int) -
     if policy == "residual":
         diluted = aggregate([good, *junk], policy, weighting="uniform", k_down=64)
         assert cross_entropy(diluted, y) - cross_entropy(good, y) > 0.5
+
+
+def test_mean_dense_is_the_weighted_mean_per_delivered_token() -> None:
+    from cosim.engine.codec_sparse import DenseLogits
+    from cosim.engine.methods import mean_dense
+
+    rng = np.random.default_rng(3)
+    V = 30
+    pa, pb = rng.dirichlet(np.ones(V), size=4), rng.dirichlet(np.ones(V), size=2)
+    a = DenseLogits(np.log(pa).astype(np.float32))
+    b = DenseLogits(np.log(pb).astype(np.float32))  # delivered a 2-token prefix
+    out = np.exp(mean_dense([a, b], [3.0, 1.0]).log_probs.astype(np.float64))
+    expected = pa.copy()
+    expected[:2] = 0.75 * pa[:2] + 0.25 * pb
+    np.testing.assert_allclose(out, expected, rtol=1e-5)
+    np.testing.assert_allclose(mean_dense([a], [2.0]).log_probs, a.log_probs)

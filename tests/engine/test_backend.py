@@ -184,6 +184,22 @@ def test_likelihood_weighting_excludes_uniform_uploads(
     assert "gpt2" not in report.included
 
 
+def test_fd_full_distils_toward_the_dense_teacher() -> None:
+    backend = _backend("fd_full", client_weighting="uniform")
+    names = backend.client_names
+    uploads = {n: backend.encode_upload(n).data for n in names}
+    downlink, report = backend.aggregate(uploads, 0)
+    assert report.included == sorted(names)
+    backend.apply_downlink("gpt2", downlink)
+    knowledge = backend.clients["gpt2"].knowledge
+    T = backend.public_batch_tokens
+    # the dense teacher as is (rows sum to 1), never a k = V sparse expansion
+    assert knowledge.targets is None and knowledge.dense.shape == (T, 49152)
+    torch.testing.assert_close(knowledge.dense.sum(dim=1), torch.ones(T), atol=2e-3, rtol=0)
+    update = backend.local_update("gpt2", 1)
+    assert update.kd_loss > 0 and not update.skipped
+
+
 def test_bad_client_lists() -> None:
     clients = tiny_clients()
     with pytest.raises(ScenarioError, match="names must be unique"):

@@ -4,7 +4,10 @@ Upload: :func:`cosim.engine.codec.encode_dense` of ``log_softmax(z/τ)``.
 Server: ``Q_j = Σ_i w̃_ij p_ij`` over the clients that delivered token j
 (:func:`cosim.engine.methods.mean_dense`) with quality weights
 (:func:`cosim.engine.strategies.base.scalar_weights`); clients whose upload is
-no better than uniform get weight 0 and are left out.
+no better than uniform get weight 0 and are left out. A client distils toward
+the dense teacher with the plain dense KL (``GlobalKnowledge.dense``), never
+through a k = V sparse expansion (25 M entries at T = 512: that was most of a
+slow fd_full round).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from cosim.engine.strategies.base import (
     public_forward,
     scalar_weights,
 )
+from cosim.engine.training import GlobalKnowledge
 
 
 class FdFull(Strategy):
@@ -54,3 +58,16 @@ class FdFull(Strategy):
             return KIND_NONE, b"", weight
         merged = mean_dense([dense[i] for i in live], [float(w[i]) for i in live])
         return KIND_CODEC, codec.encode_dense(merged, self.config.value_format), weight
+
+    def apply(self, client: EngineClient, kind: int, body: bytes, round_index: int,
+              device: torch.device) -> None:
+        if kind != KIND_CODEC:
+            return
+        dense = codec.decode(body).logits
+        if not isinstance(dense, DenseLogits):  # a sparse downlink: the generic path
+            super().apply(client, kind, body, round_index, device)
+            return
+        if dense.n_tokens == 0:
+            return
+        probs = torch.from_numpy(dense.log_probs).to(device).exp_()
+        client.knowledge = GlobalKnowledge(round_index, dense=probs)
