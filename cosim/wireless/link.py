@@ -74,6 +74,10 @@ class ShannonLinkModel:
         """Bits of a TB on all ``n_rbs`` RBs of a flat channel."""
         return n_rbs * bpr
 
+    def max_bits_per_rb(self) -> float:
+        """Most bits one RB carries in a slot, at any SNR [bit]."""
+        return self.bits_scale * self.eta_max
+
     def tb(
         self, gamma: np.ndarray, rbs: np.ndarray, mcs_wide: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +108,9 @@ class CqiLinkModel(ShannonLinkModel):
             snr_db = 10 * np.log10(gamma)
         cqi = np.searchsorted(self.thresholds_db, snr_db, side="right").astype(np.int8)
         return cqi, self.bits_per_rb[cqi]
+
+    def max_bits_per_rb(self) -> float:
+        return float(self.bits_per_rb.max())
 
     def bler(self, mcs: np.ndarray, gamma: np.ndarray) -> np.ndarray:
         """``BLER_q(γ)`` for CQI ``mcs`` (1 for CQI 0) at linear SNR ``gamma``."""
@@ -148,6 +155,9 @@ class McsTableLinkModel:
 
     def full_bits(self, mcs: np.ndarray, bpr: np.ndarray, n_rbs: int) -> np.ndarray:
         return self.tbs[mcs, n_rbs]
+
+    def max_bits_per_rb(self) -> float:
+        return float((self.tbs[:, 1:] / np.arange(1, self.num_rbs + 1)).max())
 
     def tb(
         self, gamma: np.ndarray, rbs: np.ndarray, mcs_wide: np.ndarray | None = None

@@ -44,6 +44,7 @@ from cosim.wireless.link import make_link
 from cosim.wireless.scheduler import PfAverage, allocate, allocate_fdma, allocate_shares
 from cosim.wireless.tblog import LOST, OK, PENDING, TbLog, TransferCounters
 from cosim.wireless.transfers import TransferBook
+from cosim.wireless.window import run_window
 
 #: Size of a full-buffer transfer [bytes]: never runs dry, and ×8 bits fits in int64.
 FULL_BUFFER = 2**56
@@ -99,6 +100,7 @@ class MacEngine(TransferBook):
         self.slot_s = mac.slot_s
         self.link_model = make_link(cfg.link, mac.rb_bandwidth_hz, mac.slot_s, mac.num_rbs)
         self.fractional = self.link_model.fractional
+        self.max_bits_per_rb = self.link_model.max_bits_per_rb()
         self.chunk = ChannelChunk(source, self.link_model, decode_key, L, mac.num_rbs, mac.slot_s)
         if self.split and (self.full_lin < 1).any():
             self.chunk.gain = self.full_lin[: self.n_clients]
@@ -351,8 +353,12 @@ class MacEngine(TransferBook):
         return self._finished(np.concatenate(touched)) if touched else []
 
     def _finished(self, tids: np.ndarray | list[int]) -> list[int]:
+        t_all = np.asarray(tids, dtype=np.int64)
+        tr = self.tr
+        # only transfers with every byte resolved can finish (usually none of them)
+        cand = t_all[tr.delivered[t_all] + tr.lost[t_all] >= tr.size[t_all]]
         done = []
-        for tid in np.unique(np.asarray(tids, dtype=np.int64)):
+        for tid in np.unique(cand):
             t = int(tid)
             if not self.tr_finished[t] and (
                 self.tr.delivered[t] + self.tr.lost[t] >= self.tr.size[t]
@@ -495,7 +501,19 @@ def run_lockstep(engines: list[MacEngine], stop_slot: int) -> list[list[int]]:
     # An engine only falls idle when its last transfer finishes, which ends this
     # call, so the set of busy engines is fixed until then.
     active = [(i, e) for i, e in enumerate(engines) if e.busy()]
+    # One busy engine: try steady multi-slot windows (they never finish a transfer),
+    # backing off exponentially (up to 16 slots) while they are refused.
+    single = active[0][1] if len(active) == 1 else None
+    retry_at, backoff = s, 1
     while active and s < stop_slot:
+        if single is not None and s >= retry_at:
+            n = run_window(single, s, stop_slot)
+            if n:
+                s += n
+                backoff = 1
+                continue
+            backoff = min(2 * backoff, 16)
+            retry_at = s + backoff
         any_done = False
         for i, e in active:
             done = e.step(s, stop_slot)

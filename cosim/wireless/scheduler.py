@@ -136,6 +136,10 @@ def _layout(order: np.ndarray, n: np.ndarray, free_rbs: np.ndarray, L: int) -> n
     ``[a_i, a_i + n_i)``, a = cumsum(n) − n; per subband b the count is the
     overlap with ``[E_b, E_b+1)``, E = cumsum of free RBs.
     """
+    if free_rbs.shape[0] == 1:  # one subband: the runs just add up
+        alloc = np.zeros((L, 1), dtype=np.int64)
+        alloc[order, 0] = n
+        return alloc
     edges = np.concatenate([[0], np.cumsum(free_rbs)])
     a = np.cumsum(n) - n
     lo = np.maximum(a[:, None], edges[None, :-1])

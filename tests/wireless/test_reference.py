@@ -46,3 +46,26 @@ def test_vectorised_engine_matches_the_reference(bench, payload, rebase_every, m
     engine = net.uplink_engine
     retransmitted = (engine.tbs.ntx[: engine.tbs.n] > 1).sum()
     assert retransmitted > 0 and busy > 50  # HARQ and many slots exercised
+
+
+def test_steady_windows_match_the_reference(bench, monkeypatch):
+    """100 clients on 100 RBs: every backlogged link gets a 1-RB share each slot, so most
+    slots go through the multi-slot window path (cosim.wireless.window); delivery times
+    must still equal the per-slot reference's."""
+    import cosim.wireless.mac as mac
+    import cosim.wireless.window as window
+
+    done = []
+
+    def counted(eng, s, stop):
+        n = window.run_window(eng, s, stop)
+        done.append(n)
+        return n
+
+    monkeypatch.setattr(mac, "run_window", counted)
+    payload = 30_000
+    results, busy, _, net = bench.fast_run(payload, n_clients=100)
+    ref = bench.reference_run(payload, net)
+    assert bench.compare(results, ref) == 100 * -(-payload // 1500)
+    assert sum(done) > busy / 3  # a third of the busy slots or more came in windows
+    assert (net.uplink_engine.tbs.ntx[: net.uplink_engine.tbs.n] > 1).any()
