@@ -229,6 +229,9 @@ class McsTableLink:
     with ``1 / (1 + 9 exp(s (γ_dB − γ10_m)))``, ``γ10_m = 10 log10(2^η_m − 1)
     + decoding_gap_db`` (η_m: the MCS's efficiency). NR: the REs per PRB are
     ``min(156, 12 · 14 − dmrs_re_per_rb − overhead_re_per_rb)``.
+    ``csi_step_db`` > 0: the SNR that link adaptation sees is truncated toward
+    zero to a multiple of it [dB] (a quantised CSI report; ns-3 LENA's FF MAC
+    API carries the uplink SINR as S11.3 fixed point, i.e. 0.125 dB).
     """
 
     model: Literal["mcs_table"] = "mcs_table"
@@ -239,6 +242,7 @@ class McsTableLink:
     bler_slope_per_db: float = 2.0
     dmrs_re_per_rb: int = 12
     overhead_re_per_rb: int = 0
+    csi_step_db: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, ("mcs_table",))
@@ -250,6 +254,7 @@ class McsTableLink:
         check_range("bler_slope_per_db", self.bler_slope_per_db, 0.1, 20.0)
         check_int_range("dmrs_re_per_rb", self.dmrs_re_per_rb, 0, 72)
         check_choice("overhead_re_per_rb", self.overhead_re_per_rb, (0, 6, 12, 18))
+        check_range("csi_step_db", self.csi_step_db, 0.0, 10.0)
 
     @property
     def gap(self) -> float:

@@ -135,6 +135,7 @@ class McsTableLinkModel:
         self.table = t
         self.num_rbs = num_rbs
         self.wideband = cfg.adaptation == "wideband"
+        self.csi_step_db = cfg.csi_step_db
         self.slope = cfg.bler_slope_per_db
         # CQI q is reported from γ > Γ (2^η_q − 1), η_q its efficiency
         self.thresholds = cfg.gap * (2.0 ** t.cqi_efficiency[1:] - 1)
@@ -145,7 +146,12 @@ class McsTableLinkModel:
         self.tbs = np.vstack([np.zeros((1, num_rbs + 1)), t.tbs_bits]).astype(np.float64)
 
     def select(self, gamma: np.ndarray) -> np.ndarray:
-        """MCS code (MCS + 1, 0: none) for linear SNR ``gamma`` (strictly above the threshold)."""
+        """MCS code (MCS + 1, 0: none) for linear SNR ``gamma`` (strictly above the threshold),
+        after truncating its dB value toward zero to a multiple of ``csi_step_db``."""
+        if self.csi_step_db > 0:
+            with np.errstate(divide="ignore"):
+                db = np.trunc(10 * np.log10(gamma) / self.csi_step_db) * self.csi_step_db
+            gamma = 10 ** (db / 10)
         return self.code_of_cqi[np.searchsorted(self.thresholds, gamma, side="left")]
 
     def adapt(self, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

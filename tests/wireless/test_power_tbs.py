@@ -261,3 +261,17 @@ def test_no_accepted_link_configuration_exceeds_shannon(model, a, b, table, slot
         _, bits = lm.tb(gamma[:, None], rbs)
         cap = n * rb_hz * slot_s * np.log2(1 + gamma)
         assert np.all(bits <= cap * (1 + 1e-12)), (n, gamma[np.argmax(bits - cap)])
+
+
+def test_csi_step_truncates_the_snr_link_adaptation_sees():
+    """LENA's FF MAC API reports SINR in S11.3 fixed point: 1/8 dB, truncated. CQI 15 of
+    the LTE table needs log2(1 + γ/Γ) > 5.55, γ > Γ (2^5.55 − 1) = 24.01 dB; at 24.05 dB
+    the exact SNR selects MCS 28, the report 24.0 dB selects CQI 14 → MCS 26."""
+    from cosim.wireless.link import McsTableLinkModel
+
+    thr_db = 10 * math.log10(LENA_GAP * (2**5.55 - 1))
+    assert 24.0 < thr_db < 24.05
+    g = np.array([10 ** (24.05 / 10)])
+    exact = McsTableLinkModel(McsTableLink(table="lte"), 100)
+    coarse = McsTableLinkModel(McsTableLink(table="lte", csi_step_db=0.125), 100)
+    assert exact.select(g)[0] - 1 == 28 and coarse.select(g)[0] - 1 == 26
