@@ -21,3 +21,21 @@ def test_capped_driver_runs_skip_no_slot(monkeypatch, deadline):
     assert ev.value.complete
     assert ev.value.end_s == pytest.approx(3.0)
     assert ev.value.delivered_bytes == 250 * 3000
+
+
+def test_fractional_bits_carry_over_to_the_next_tb():
+    """0.125 ms slots, one RB of 100 kHz at the 2 b/s/Hz cap: 25 bits per slot. Rounding
+    each TB down to whole bytes would send 3 bytes (24 bits) a slot, −8 kbit/s (4 %);
+    with the remainder carried over, 8000 slots (1 s) carry exactly 25 · 8000 bits."""
+    from dataclasses import replace
+
+    from cosim.wireless.config import MacConfig
+
+    cfg = grid_config()
+    cfg = replace(cfg, bandwidth_hz=100e3,
+                  mac=MacConfig(slot_s=0.125e-3, num_rbs=1, rb_bandwidth_hz=100e3))  # fmt: skip
+    env, net = make_network(cfg, ConstantSource([30.0]))
+    ev = net.uplink(0, None, deadline_s=1.0)
+    env.run(until=ev)
+    log = net.uplink_engine.tbs
+    assert 8 * int(log.length[: log.n].sum()) == 25 * 8000
