@@ -66,3 +66,23 @@ def test_cosim_wireless_checks_loop_false_against_the_traffic_horizon(tmp_path, 
         assert code == 0, err
     else:
         assert code != 0 and "trace too short" in err and "needs 3.5 s" in err
+
+
+def test_cosim_wireless_replays_a_mahimahi_trace_exactly(tmp_path, capsys):
+    """End to end: every uplink transfer ends on a whole ms of the trace (an opportunity)."""
+    from cosim.trace.reader import read_trace as read_run
+
+    (tmp_path / "b.mahi").write_bytes((REPO / "channels" / "bursty_vehicular.mahi").read_bytes())
+    (tmp_path / "s.yaml").write_text(
+        SCENARIO.format(duration=2.0).replace("{trace: t.csv, loop: false}",
+                                              "{trace: b.mahi, offset_step_s: 0.0005}")
+        .replace("- {name: a,", "- {count: 3, name: a,"),
+        encoding="utf-8")
+    code = main(["wireless", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "w.h5")])
+    assert code == 0, capsys.readouterr().err
+    run = read_run(tmp_path / "w.h5", tables=["transfers", "clients"])
+    done = run["transfers"][run["transfers"]["complete"]]
+    assert len(done) > 0
+    offsets_ms = run["transfers"].loc[done.index, "client"].to_numpy() * 0.5
+    ends_ms = done["end_s"].to_numpy() * 1e3 + offsets_ms
+    np.testing.assert_allclose(ends_ms, np.round(ends_ms), atol=1e-6)
