@@ -7,7 +7,8 @@ Merge: quality weights (:func:`cosim.engine.strategies.base.scalar_weights`,
 or per-token inverse entropy for ``confidence``), uploads with weight 0 left
 out, then the configured aggregation
 (:func:`cosim.engine.aggregation.aggregate_weighted`) down to the global
-top-``downlink_k`` plus tail mass.
+top-``downlink_k`` plus tail mass; hidden projections are merged with the same
+weights (:func:`cosim.engine.hidden_loss.merge_hidden`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from cosim.engine.aggregation import aggregate_weighted
 from cosim.engine.aggregation_weights import client_weights
 from cosim.engine.codec_sparse import SparseLogits, candidates_from_logits
 from cosim.engine.config import DistillationConfig
+from cosim.engine.hidden_loss import merge_hidden
 from cosim.engine.kpolicy import plan_k
 from cosim.engine.methods import KIND_CODEC, KIND_NONE
 from cosim.engine.strategies.base import (
@@ -89,7 +91,14 @@ class SparseLogitsStrategy(Strategy):
             per_token = [np.full(c.n_tokens, w[i]) for c, i in zip(clients, live, strict=True)]
         merged = aggregate_weighted(clients, per_token, self.aggregation,  # type: ignore[arg-type]
                                     k_down=cfg.downlink_k, zero_pad_logits=cfg.zero_pad_logits)
-        if not self.hidden:
-            merged = SparseLogits(merged.vocab_size, merged.offsets, merged.indices,
-                                  merged.probs, merged.residual, None)
+        hidden = None
+        if self.hidden and all(c.hidden is not None for c in clients):
+            # z lives in the shared decoder's space, so the quality-weighted mean means
+            # something (DESIGN.md 1.5)
+            hidden = merge_hidden(
+                {names[i]: c.hidden for c, i in zip(clients, live, strict=True)},
+                {names[i]: w_i for w_i, i in zip(per_token, live, strict=True)},
+            ).astype(np.float32)
+        merged = SparseLogits(merged.vocab_size, merged.offsets, merged.indices,
+                              merged.probs, merged.residual, hidden)
         return KIND_CODEC, codec.encode(merged, cfg.value_format), weight
