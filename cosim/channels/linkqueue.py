@@ -118,8 +118,12 @@ class MahimahiLinks:
         return math.floor(t_s * 1e3 + self.offsets_ms[client] + MS_EPS)
 
     def send(self, client: int, t0_s: float, n_bytes: int | None, deadline_s: float | None,
-             mtu: int) -> ExactTransfer:
-        """Queue ``n_bytes`` (None: as much as fits by the deadline) at ``t0_s`` [s]."""
+             mtu: int, header_bytes: int = 0) -> ExactTransfer:
+        """Queue ``n_bytes`` (None: as much as fits by the deadline) at ``t0_s`` [s].
+
+        The payload is cut into ``mtu``-byte packets, each ``header_bytes`` longer
+        on the link (what Mahimahi's queue holds is whole IP packets).
+        """
         sched = self.schedules[client]
         off = self.offsets_ms[client]
         start = max(int(self.backlog_end[client]),
@@ -130,10 +134,13 @@ class MahimahiLinks:
             limit = PACKET_BYTES * int(sched.count_upto(self._stamp(client, d)))
         full_buffer = n_bytes is None
         if n_bytes is None:  # a full buffer ends only at its deadline
-            n_bytes = max(0, (limit or start) - start)
+            room = max(0, (limit or start) - start)
+            whole, rest = divmod(room, mtu + header_bytes)
+            n_bytes = whole * mtu + max(0, rest - header_bytes)
         seq = np.arange(-(-n_bytes // mtu), dtype=np.int64)
-        ends = start + np.minimum((seq + 1) * mtu, n_bytes)
-        firsts = start + seq * mtu
+        payload = np.minimum(mtu, n_bytes - seq * mtu)
+        ends = start + np.cumsum(payload + header_bytes)
+        firsts = ends - payload - header_bytes
         carried = ends if limit is None else np.minimum(ends, limit)
         delivered = np.ones(seq.shape, dtype=bool) if limit is None else ends <= limit
         # Only opportunities by the deadline are ever timed (a no-loop trace may end after it).
@@ -145,7 +152,8 @@ class MahimahiLinks:
         first_tx = np.full(seq.shape, np.nan)
         first_tx[tx] = (sched.time_of(g_first, client) - off) / 1e3
         cut = full_buffer or (limit is not None and not bool(delivered.all()))
-        end = start + n_bytes if limit is None else min(start + n_bytes, max(start, limit))
+        on_link = int(ends[-1] - start) if seq.size else 0
+        end = start + on_link if limit is None else min(start + on_link, max(start, limit))
         self.backlog_end[client] = end
         if cut:
             end_s = float(max(deadline_s, t0_s))  # type: ignore[arg-type]

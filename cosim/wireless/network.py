@@ -362,8 +362,9 @@ class WirelessNetwork:
             raise ConfigFieldError("payload_bytes", f"must be >= 1, got {payload_bytes!r}")
         if payload_bytes is None and deadline_s is None:
             raise ConfigFieldError("deadline_s", "a full-buffer transfer needs a deadline")
+        pk = self.config.packets
         sent = self._link_queue.send(  # type: ignore[union-attr]
-            client, self.env.now, payload_bytes, deadline_s, self.config.packets.mtu_bytes
+            client, self.env.now, payload_bytes, deadline_s, pk.mtu_bytes, pk.header_bytes
         )
         ev = self.env.event()
         p = _Pending(-1, ev, "uplink", (client,), round, payload_bytes, self.env.now, deadline_s,

@@ -192,3 +192,17 @@ def test_mahimahi_to_rate_to_mahimahi_is_byte_exact(tmp_path_factory, stamps, fm
     back = str(tmp / "back.mahi")
     write_trace(read_trace(mid), back, "mahimahi")
     assert (tmp / "back.mahi").read_bytes() == (tmp / "link.mahi").read_bytes()
+
+
+@settings(max_examples=40, deadline=None)
+@given(stamps=schedules(), t0_ms=st.floats(0, 50, allow_nan=False),
+       n_bytes=st.integers(1, 20_000), header=st.integers(0, 60))
+def test_packet_headers_ride_on_the_link(stamps, t0_ms, n_bytes, header):
+    """With header_bytes h, Mahimahi queues packets of payload + h bytes (MTU 1400)."""
+    assume(np.ceil(t0_ms) - t0_ms > 1e-6 or t0_ms == np.floor(t0_ms))
+    links = MahimahiLinks([MahimahiSchedule(np.array(stamps), loop=True)], np.zeros(1))
+    sent = links.send(0, t0_ms / 1e3, n_bytes, None, 1400, header)
+    sizes = [min(1400, n_bytes - k) + header for k in range(0, n_bytes, 1400)]
+    ref = reference_departures_ms(stamps, [(t0_ms, sum(sizes))], packet_bytes=1500)
+    # Byte stream: the last packet leaves with the last byte of the total.
+    assert round(sent.end_s * 1e3) == ref[0][-1]
