@@ -51,6 +51,7 @@ them), so a killed benchmark resumes.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -131,6 +132,8 @@ class RunResult:
     initial_own_ce: list[float] = field(default_factory=list)
     initial_union_ce: list[float] = field(default_factory=list)
     eval_tokens: list[int] = field(default_factory=list)
+    cpu_s: float = math.nan
+    engine: str = ""
 
 
 def _ce(rows: list, split: str) -> tuple[float, float, int]:
@@ -193,10 +196,29 @@ def run_one(
     )
 
 
+def engine_fingerprint() -> str:
+    """sha256 (12 hex) of the engine's source files as imported by this process.
+
+    Stored with every result, so runs made with different engine code are
+    never silently mixed in one table (the resumable result folder).
+    """
+    import cosim.engine
+
+    folder = Path(cosim.engine.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _run_job(args: tuple[Variant, int, tuple[str, ...], int, bool, str]) -> dict:
     variant, seed, extra, threads, initial, path = args
+    cpu0 = time.process_time()
     result = run_one(variant, seed, extra, threads, initial)
     data = asdict(result)
+    data["cpu_s"] = time.process_time() - cpu0
+    data["engine"] = engine_fingerprint()
     tmp = Path(path).with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
     tmp.replace(path)
@@ -488,13 +510,42 @@ def run_all(
             progress(data)
 
 
+# Run order: what the checks need most first, so a run cut short still
+# answers (a), (b) and (c2) on every seed.
+PRIORITY = ("local_only", "adaptive", "fd_topk", "fd_full", "no_hidden", "no_residual")
+
+
+def job_order(all_variants: Sequence[Variant], fixed_k: int) -> list[Variant]:
+    """Variants in run order: PRIORITY, then the curve (the fixed-k point first), then the rest."""
+    rank = {label: i for i, label in enumerate(PRIORITY)}
+    rank[curve_label(fixed_k)] = len(PRIORITY)
+
+    def key(v: Variant) -> tuple[int, int]:
+        if v.label in rank:
+            return rank[v.label], 0
+        if v.label.startswith("fixed_k"):
+            return len(PRIORITY) + 1, int(v.label.removeprefix("fixed_k"))
+        return len(PRIORITY) + 2, 0
+
+    return sorted(all_variants, key=key)
+
+
+QUICK_SET = (
+    "distillation.rounds=2", "distillation.local_steps=1", "distillation.batch_size=1",
+    "distillation.public_tokens_per_round=64", "data.eval_tokens=128",
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 2 seeds, 2 rounds, short steps, k in {4, 16, 64}")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="parallel runs (processes, one torch thread each)")
+                        help="smoke run of the code path (numbers mean nothing): 2 seeds, "
+                        "2 rounds of 1 step on 1 sequence, 128 eval tokens, k in {4, k, 64}")
+    parser.add_argument("--workers", type=int, default=2, help="parallel runs (processes)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per run (1: on a busy machine more threads "
+                        "mostly wait for each other)")
     parser.add_argument("--out", type=Path, default=None,
                         help="result folder (default runs/learning_bench[_quick])")
     parser.add_argument("--fresh", action="store_true", help="rerun finished runs")
@@ -508,9 +559,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra = list(args.extra)
     if args.quick:
         seeds = seeds[:2]
-        curve_ks = (4, 16, 64)
-        extra = ["distillation.rounds=2", "distillation.local_steps=2",
-                 "data.eval_tokens=512", *extra]
+        curve_ks = (4, 64)  # plus the scenario's k
+        extra = [*QUICK_SET, *extra]
     out_dir = args.out or ROOT / "runs" / ("learning_bench_quick" if args.quick
                                            else "learning_bench")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -519,46 +569,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     fixed_k = load_scenario(SCENARIO, extra).config.distillation.k
     if fixed_k not in curve_ks:
         curve_ks = tuple(sorted({*curve_ks, fixed_k}))
-    todo = [v for v in variants(curve_ks) if args.only is None or v.label in args.only]
+    engine = engine_fingerprint()
+    done = load_results(out_dir)
+    todo = [v for v in job_order(variants(curve_ks), fixed_k)
+            if args.only is None or v.label in args.only]
     jobs = []
-    for seed in seeds:
-        for v in todo:
-            path = out_dir / f"{v.label}-seed{seed}.json"
-            if path.is_file() and not args.fresh:
+    for v in todo:
+        for seed in seeds:
+            old = done.get(v.label, {}).get(seed)
+            if old is not None and old.engine == engine and not args.fresh:
                 continue
-            jobs.append((v, seed, tuple(extra), 1 if args.workers > 1 else 2,
-                         v.label == "local_only", str(path)))
+            path = out_dir / f"{v.label}-seed{seed}.json"
+            jobs.append((v, seed, tuple(extra), args.threads, v.label == "local_only", str(path)))
     start = time.perf_counter()
     print(f"learning benchmark: {len(jobs)} runs to do ({len(todo)} variants x {len(seeds)} "
-          f"seeds, finished ones skipped), {args.workers} workers, results in {out_dir}",
-          flush=True)
+          f"seeds, finished ones skipped), {args.workers} workers x {args.threads} threads, "
+          f"engine {engine}, results in {out_dir}", flush=True)
 
     def progress(data: dict) -> None:
-        print(f"  done {data['variant']:<12} seed {data['seed']}: {data['wall_s']:6.1f} s, "
-              f"uplink {data['uplink_bytes']:,d} B", flush=True)
+        print(f"  done {data['variant']:<12} seed {data['seed']}: {data['wall_s']:6.1f} s wall, "
+              f"{data['cpu_s']:6.1f} s cpu, uplink {data['uplink_bytes']:,d} B", flush=True)
 
     run_all(jobs, max(1, args.workers), progress)
-    results = {label: {s: r for s, r in runs.items() if s in seeds}
-               for label, runs in load_results(out_dir).items()}
-    results = {k: v for k, v in results.items() if v}
+    results: Results = {}
+    stale = []
+    for label, runs in load_results(out_dir).items():
+        for seed, r in runs.items():
+            if seed not in seeds:
+                continue
+            if r.engine != engine:
+                stale.append(f"{label}-seed{seed}")
+                continue
+            results.setdefault(label, {})[seed] = r
+    if stale:
+        print(f"left out (made by other engine code): {', '.join(sorted(stale))}")
     if "local_only" not in results:
         print("no local_only results: nothing to compare", file=sys.stderr)
         return 1
     print()
     print(initial_table(results))
-    order = [v.label for v in variants(curve_ks)]
-    for label in order:
-        if label in results:
+    for v in variants(curve_ks):
+        if v.label in results:
             print()
-            print(method_table(results, label))
+            print(method_table(results, v.label))
     print()
     for check in all_checks(results, curve_ks, fixed_k):
         print(check.line())
     wall = time.perf_counter() - start
-    run_s = sum(r.wall_s for runs in results.values() for r in runs.values())
-    print(f"\nwall time {wall:.0f} s this invocation ({len(jobs)} runs); "
-          f"sum of run times {run_s:.0f} s; torch threads per run "
-          f"{1 if args.workers > 1 else 2}; cpus {os.cpu_count()}")
+    runs_all = [r for runs in results.values() for r in runs.values()]
+    print(f"\nwall time {wall:.0f} s for {len(jobs)} runs in this invocation "
+          f"({args.workers} workers x {args.threads} torch threads, {os.cpu_count()} cpus); "
+          f"all {len(runs_all)} runs in the tables: {sum(r.wall_s for r in runs_all):.0f} s "
+          f"run wall, {sum(r.cpu_s for r in runs_all):.0f} s cpu; engine {engine}")
     return 0
 
 
