@@ -1,15 +1,20 @@
 """The ``cosim`` command line.
 
 Exit codes: 0 ok, 2 bad input or usage, 1 runtime failure, 130/143 when
-interrupted. Errors print one line on stderr (``cosim: error: ...``); pass
-``--debug`` for the traceback.
+interrupted, 141 (quietly) when the reader of stdout goes away. Errors print
+one line on stderr (``cosim: error: ...``; line breaks in a message are
+folded); pass ``--debug`` for the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -69,23 +74,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # here, so a full disk or closed pipe is reported like any error
+        return code
+    except BrokenPipeError:
+        return _broken_pipe()
     except CosimError as exc:
         if debug:
             raise
-        print(f"cosim: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        print("cosim: interrupted", file=sys.stderr)
+        _error("interrupted", prefix="cosim: ")
         return 130
-    except Exception as exc:
-        if debug:
-            raise
-        print(
-            f"cosim: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
-            file=sys.stderr,
-        )
+    except OSError as exc:
+        if debug or exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            return _internal(exc, debug)
+        # Writing our own output failed (e.g. stdout redirected to /dev/full).
+        _silence_stdout()
+        _error(f"cannot write output: {exc.strerror or exc}")
         return 1
+    except Exception as exc:
+        return _internal(exc, debug)
+
+
+def _internal(exc: Exception, debug: bool) -> int:
+    if debug:
+        raise exc
+    _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+           prefix="cosim: ")
+    return 1
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break and run of whitespace folded into one space."""
+    return " ".join(text.split())
+
+
+def _error(message: str, prefix: str = "cosim: error: ") -> None:
+    with contextlib.suppress(OSError):  # stderr itself is gone; the exit code still tells
+        print(prefix + one_line(message), file=sys.stderr, flush=True)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _broken_pipe() -> int:
+    """The reader went away (``cosim inspect RUN.h5 | head``): stop quietly, as Unix tools do.
+
+    Exit 141 = 128 + SIGPIPE, what a shell reports for a tool killed by the
+    signal.
+    """
+    _silence_stdout()
+    return 128 + signal.SIGPIPE
 
 
 def entry() -> None:

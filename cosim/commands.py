@@ -19,6 +19,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="override a setting by dotted path, e.g. wireless.bandwidth_hz=10e6",
     )
     validate.add_argument(
+        "--trust-remote-code", action="store_true",
+        help="accept models with trust_remote_code: true (see cosim run --trust-remote-code)",
+    )
+    validate.add_argument(
         "--print", dest="print_format", choices=("yaml", "json"),
         help="print the resolved config (defaults included)",
     )
@@ -41,7 +45,7 @@ def run_validate(args: argparse.Namespace) -> int:
             if args.debug:
                 raise
             failures.append(exc)
-            print(f"cosim: error: {exc}", file=sys.stderr)
+            print(f"cosim: error: {' '.join(str(exc).split())}", file=sys.stderr)
     return max((exc.exit_code for exc in failures), default=0)
 
 
@@ -51,7 +55,7 @@ def _validate_one(path: str, args: argparse.Namespace) -> str:
 
     if is_study_file(path):
         return f"ok: {path} (study: {validate_study(path)} runs)"
-    loaded = load_scenario(path, args.overrides)
+    loaded = load_scenario(path, args.overrides, trust_remote_code=args.trust_remote_code)
     cfg = loaded.config
     n_clients = len(cfg.expanded_clients())
     line = f"ok: {path} ({cfg.name}: {n_clients} clients, method {cfg.distillation.method})"

@@ -20,16 +20,19 @@ everything and reports any problem as ``file:line dotted.path: message``.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import yaml
 
 from cosim.channels.config import TraceReplayConfig
 from cosim.config.checks import check_int_range, check_non_negative, check_positive
+from cosim.config.limits import MAX_CLIENTS
 from cosim.config.mapping import build, to_plain
 from cosim.config.overrides import apply_overrides
+from cosim.config.templates import check_path_template, check_safe_name, expand_path_template
 from cosim.config.yaml_source import YamlSource, load_yaml_text, read_text_capped
 from cosim.engine.config import (
     DataConfig,
@@ -49,7 +52,8 @@ class ClientGroup:
     """``count`` identical clients.
 
     Attributes:
-        name: group name; clients are named ``name`` (count 1) or ``name-i``.
+        name: group name (letters, digits, ``.``, ``_``, ``-``); clients are
+            named ``name`` (count 1) or ``name-i``.
         model: model preset/path and LoRA settings.
         domain: private data domain (``source/group``); null: a Dirichlet mix.
         distance_m: distance to the base station [m]; null: drawn uniformly
@@ -68,9 +72,8 @@ class ClientGroup:
     device: str = "laptop"
 
     def __post_init__(self) -> None:
-        if not self.name.strip():
-            raise ConfigFieldError("name", "must be a non-empty string")
-        check_int_range("count", self.count, 1, 100_000)
+        check_safe_name("name", self.name)
+        check_int_range("count", self.count, 1, MAX_CLIENTS)
         if self.distance_m is not None:
             check_positive("distance_m", self.distance_m)
         check_non_negative("speed_mps", self.speed_mps)
@@ -85,13 +88,19 @@ class ClientInstance:
     group: ClientGroup
 
 
+TRACE_PATH_KEYS = ("name", "seed")
+
+
 @dataclass(frozen=True)
 class OutputConfig:
     """Where and how the run is recorded.
 
     Attributes:
-        trace_path: HDF5 trace path; ``{name}`` and ``{seed}`` are substituted;
-            relative paths are relative to the current directory.
+        trace_path: HDF5 trace path; ``{name}`` and ``{seed}`` are substituted
+            (the only placeholders; ``{{``/``}}`` for literal braces); relative
+            paths are relative to the current directory. In a scenario file it
+            may not climb out with ``..`` or be absolute unless
+            ``allow_path_escape: true`` (``--set``/``--out`` may).
         flush_every_rounds: trace flush cadence (1 = every round).
         checkpoint_every_rounds: checkpoint cadence for ``cosim run --resume``
             (0 = no checkpoints); the last round always gets one.
@@ -104,8 +113,7 @@ class OutputConfig:
     plots: bool = True
 
     def __post_init__(self) -> None:
-        if not self.trace_path.strip():
-            raise ConfigFieldError("trace_path", "must be a non-empty path")
+        check_path_template("trace_path", self.trace_path, TRACE_PATH_KEYS)
         check_int_range("flush_every_rounds", self.flush_every_rounds, 1)
         check_int_range("checkpoint_every_rounds", self.checkpoint_every_rounds, 0)
 
@@ -131,7 +139,13 @@ class Scenario:
     def __post_init__(self) -> None:
         if not self.clients:
             raise ConfigFieldError("clients", "must list at least one client group")
+        check_safe_name("name", self.name)
         check_int_range("seed", self.seed, 0, 2**63 - 1)
+        total = sum(group.count for group in self.clients)
+        if total > MAX_CLIENTS:  # before anything is allocated per client
+            raise ConfigFieldError(
+                "clients", f"{total} clients in all; at most {MAX_CLIENTS} are supported"
+            )
         names = [c.name for c in self.clients]
         for i, group in enumerate(self.clients):
             if names.count(group.name) > 1:
@@ -175,7 +189,11 @@ class Scenario:
 
     def trace_path(self) -> Path:
         """The output trace path with ``{name}``/``{seed}`` substituted."""
-        return Path(self.output.trace_path.format(name=self.name, seed=self.seed))
+        values = {"name": self.name, "seed": self.seed}
+        try:
+            return Path(expand_path_template("output.trace_path", self.output.trace_path, values))
+        except ConfigFieldError as exc:
+            raise ScenarioError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -206,18 +224,57 @@ class LoadedScenario:
 
 
 def parse_scenario(
-    text: str, origin: str = "<scenario>", overrides: list[str] | tuple[str, ...] = ()
+    text: str, origin: str = "<scenario>", overrides: list[str] | tuple[str, ...] = (),
+    *, trust_remote_code: bool = False,
 ) -> Scenario:
-    """Validate scenario ``text`` (+ overrides) into a :class:`Scenario`."""
+    """Validate scenario ``text`` (+ overrides) into a :class:`Scenario`.
+
+    ``trust_remote_code`` is the command line's ``--trust-remote-code``: a
+    model with ``trust_remote_code: true`` runs code shipped with it, so the
+    scenario alone (or a ``--set``) cannot turn it on.
+    """
     source: YamlSource = load_yaml_text(text, origin)
     if not isinstance(source.data, dict):
         raise ScenarioError(f"{origin}:1: the scenario must be a YAML mapping of sections")
+    _check_output_stays_inside(source)
     source = apply_overrides(Scenario, source, list(overrides))
-    return build(Scenario, source.data, source)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scenario = build(Scenario, source.data, source)
+    for i, group in enumerate(scenario.clients):
+        if group.model.trust_remote_code and not trust_remote_code:
+            raise source.error(
+                ("clients", i, "model", "trust_remote_code"),
+                "true runs code shipped with the model, which a scenario cannot allow by "
+                "itself; pass --trust-remote-code on the command line if you trust it",
+            )
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return scenario
+
+
+def _check_output_stays_inside(source: YamlSource) -> None:
+    """A scenario file's own ``output.trace_path`` stays below the current directory.
+
+    ``..`` or an absolute path needs ``allow_path_escape: true``; ``--set`` and
+    ``--out`` (the user's own command line) are not limited.
+    """
+    output = source.data.get("output")
+    template = output.get("trace_path") if isinstance(output, dict) else None
+    if not isinstance(template, str) or source.data.get("allow_path_escape") is True:
+        return
+    pure = PurePath(template)
+    if pure.is_absolute() or ".." in pure.parts:
+        raise source.error(
+            ("output", "trace_path"),
+            f"{template!r} leaves the current directory; a scenario writes below it "
+            "(use --out, or set 'allow_path_escape: true' for a file you trust)",
+        )
 
 
 def load_scenario(
-    path: str | Path, overrides: list[str] | tuple[str, ...] = ()
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
+    trust_remote_code: bool = False,
 ) -> LoadedScenario:
     """Read, override and validate a scenario file.
 
@@ -231,9 +288,11 @@ def load_scenario(
     """
     path = Path(path)
     text = read_text_capped(path)
-    config = parse_scenario(text, str(path), overrides)
+    config = parse_scenario(text, str(path), overrides, trust_remote_code=trust_remote_code)
     try:
         config = resolve_scenario_paths(config, path.parent)
     except ScenarioError as exc:
         raise ScenarioError(f"{path}: {exc}") from None
-    return LoadedScenario(config=config, text=text, path=path, overrides=tuple(overrides))
+    # Absolute, so a resumed run (another working directory) resolves paths the same way.
+    return LoadedScenario(config=config, text=text, path=path.absolute(),
+                          overrides=tuple(overrides))

@@ -20,6 +20,7 @@ import typing
 from functools import cache
 from typing import Any, Literal, Union, get_args, get_origin
 
+from cosim.config.limits import check_limit
 from cosim.config.yaml_source import Path, YamlSource
 from cosim.errors import ConfigFieldError, ScenarioError
 
@@ -141,8 +142,9 @@ def _build_scalar(tp: Any, value: Any, source: YamlSource, path: Path) -> Any:
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
+        if isinstance(value, float):  # counts are integers: 1e308 must not become one
+            raise source.error(path, f"must be an integer (no decimal point or exponent), "
+                                     f"got {value!r}")
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -190,12 +192,17 @@ def _build_dataclass(cls: type, value: Any, source: YamlSource, path: Path) -> A
             what = "section" if dataclasses.is_dataclass(hints[f.name]) else "key"
             raise source.error((*path, f.name), f"missing required {what}")
     try:
-        return cls(**kwargs)
+        obj = cls(**kwargs)
+        # Plausible ranges (cosim.config.limits) after the config's own checks, whose
+        # messages are more specific ("must be > 0"); no computation has used the values yet.
+        for name, built in kwargs.items():
+            check_limit(cls.__name__, name, built)
     except ConfigFieldError as exc:
         parts = (int(p) if p.isdigit() else p for p in exc.field.split("."))
         raise source.error((*path, *parts), exc.message) from None
     except (ValueError, TypeError) as exc:
         raise source.error(path, str(exc)) from None
+    return obj
 
 
 def to_plain(obj: Any) -> Any:

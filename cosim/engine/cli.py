@@ -28,6 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="trace path (default: output.trace_path with an -engine suffix)")
     parser.add_argument("--rounds", type=int, metavar="R",
                         help="rounds to run (default: distillation.rounds)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="allow models with trust_remote_code: true to run their code")
     parser.set_defaults(handler=engine_command)
 
 
@@ -43,7 +45,7 @@ def engine_command(args: argparse.Namespace) -> int:
         if args.rounds < 1:
             raise UsageError(f"--rounds: must be >= 1, got {args.rounds}")
         overrides.append(f"distillation.rounds={args.rounds}")
-    loaded = load_scenario(args.scenario, overrides)
+    loaded = load_scenario(args.scenario, overrides, trust_remote_code=args.trust_remote_code)
     scenario = loaded.config
     if args.out:
         out = Path(args.out)

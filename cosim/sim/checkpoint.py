@@ -21,7 +21,9 @@ Loading uses ``torch.load(weights_only=True)``: no code in a checkpoint runs.
 from __future__ import annotations
 
 import json
+import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -54,28 +56,72 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         raise OutputError(f"{path}: cannot write checkpoint: {exc}") from None
 
 
+_PROTOCOL_KEYS = ("busy_until", "encode_s", "rng", "inflight", "submissions", "applied",
+                  "downlink")
+
+
 def load_checkpoint(path: Path, resolved_config_json: str) -> dict[str, Any]:
     """Read a checkpoint and check it belongs to the run being resumed.
 
-    Raises:
-        TraceFormatError: missing, unreadable, of another format, or written
-            for a different resolved configuration.
-    """
-    import pickle
+    ``torch.load(weights_only=True)`` unpickles plain containers and tensors
+    only, so a crafted checkpoint runs no code; its structure (format version,
+    keys and their types) is checked before anything uses it.
 
+    Raises:
+        TraceFormatError: missing, unreadable, of another format, malformed,
+            or written for a different resolved configuration (one line).
+    """
     import torch
 
     if not path.is_file():
         raise TraceFormatError(f"{path}: no checkpoint to resume from")
     try:
-        state = torch.load(path, weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as exc:
-        raise TraceFormatError(f"{path}: unreadable checkpoint ({exc})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's multi-line weights-only notices
+            state = torch.load(path, weights_only=True)
+    except Exception as exc:  # torch reports damage as any of a dozen exception types
+        raise TraceFormatError(
+            f"{path}: unreadable checkpoint ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         raise TraceFormatError(f"{path}: not a cosim checkpoint of format {FORMAT_VERSION}")
-    if json.loads(state["config_json"]) != json.loads(resolved_config_json):
+    problem = _structure_problem(state)
+    if problem:
+        raise TraceFormatError(f"{path}: damaged checkpoint ({problem})")
+    try:
+        stored = json.loads(state["config_json"])
+    except ValueError:
+        raise TraceFormatError(f"{path}: damaged checkpoint (config_json is not JSON)") from None
+    if stored != json.loads(resolved_config_json):
         raise TraceFormatError(f"{path}: checkpoint was written for a different configuration")
     return state
+
+
+def _structure_problem(state: dict[str, Any]) -> str:
+    """What is wrong with a checkpoint's top-level structure, or ''."""
+    expected: dict[str, type | tuple[type, ...]] = {
+        "config_json": str, "next_round": int, "now_s": (int, float), "rows": dict,
+        "protocol": dict, "engine": (dict, type(None)),
+    }
+    for key, types in expected.items():
+        if key not in state:
+            return f"missing '{key}'"
+        if not isinstance(state[key], types) or isinstance(state[key], bool):
+            return f"'{key}' is a {type(state[key]).__name__}"
+    if state["next_round"] < 0 or not math.isfinite(state["now_s"]) or state["now_s"] < 0:
+        return "negative round or time"
+    rows = state["rows"]
+    if not all(isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in rows.items()):
+        return "'rows' is not a table -> row count mapping"
+    missing = [k for k in _PROTOCOL_KEYS if k not in state["protocol"]]
+    if missing:
+        return f"protocol state lacks {', '.join(missing)}"
+    return ""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else "no detail")[:200]
 
 
 def replay_network(

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cosim.scenario import LoadedScenario
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.yaml"
 
@@ -29,36 +33,75 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--resume", metavar="RUN.h5",
         help="continue a killed or interrupted run from its last checkpoint (RUN.h5.ckpt)",
     )
+    run.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an existing --out file even if it is not an HDF5 trace",
+    )
+    run.add_argument(
+        "--trust-remote-code", action="store_true",
+        help="allow models with trust_remote_code: true to run the code shipped with them "
+        "(a scenario cannot allow this by itself)",
+    )
     run.add_argument("--no-plots", action="store_true", help="do not write plots")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(handler=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Load (or resume), run, summarise. SIGINT/SIGTERM stop cleanly with 130/143."""
+    """Load (or resume), run, summarise. SIGINT/SIGTERM stop cleanly with 130/143.
+
+    The trace and its checkpoint are locked (:class:`cosim.trace.lock.OutputLock`)
+    from before the models load until the run ends.
+    """
+    from cosim.errors import UsageError
+    from cosim.scenario import load_scenario
+    from cosim.sim.runner import loaded_from_trace
+    from cosim.trace.lock import OutputLock
+    from cosim.trace.reader import read_trace
+    from cosim.trace.writer import check_writable
+
+    trust = args.trust_remote_code
+    if args.resume:
+        if args.scenario or args.overrides or args.out or args.overwrite:
+            raise UsageError("--resume takes the trace alone (its scenario is stored in it)")
+        out = Path(args.resume)
+        lock = OutputLock(out).acquire()  # before reading: the run may still be going
+        try:
+            if read_trace(out, tables=["rounds"]).status == "completed":
+                raise UsageError(f"{out}: this run already completed; nothing to resume")
+            loaded = loaded_from_trace(out, trust_remote_code=trust)
+        except BaseException:
+            lock.release()
+            raise
+    else:
+        scenario = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
+        loaded = load_scenario(scenario, args.overrides, trust_remote_code=trust)
+        out = Path(args.out) if args.out else loaded.config.trace_path()
+        if out.exists() and scenario.exists() and out.samefile(scenario):
+            raise UsageError(f"--out {out} is the scenario file itself; choose another trace path")
+        # Before minutes of model loading: a bad --out fails now, a busy one too.
+        check_writable(out, replace_foreign=args.overwrite)
+        lock = OutputLock(out).acquire()
+    try:
+        return _run_locked(args, loaded, out)
+    finally:
+        lock.release()
+
+
+def _run_locked(args: argparse.Namespace, loaded: LoadedScenario, out: Path) -> int:
+    """Run (or resume) ``loaded`` into ``out``, whose lock this process holds."""
     import signal
     import sys
 
-    from cosim.errors import UsageError
-    from cosim.scenario import load_scenario
-    from cosim.sim.runner import RunInterrupted, StopFlag, loaded_from_trace, run_scenario
+    from cosim.sim.runner import RunInterrupted, StopFlag, run_scenario
     from cosim.trace.reader import read_trace
     from cosim.trace.summary import summarize
-    from cosim.trace.writer import check_writable
 
-    if args.resume:
-        if args.scenario or args.overrides or args.out:
-            raise UsageError("--resume takes the trace alone (its scenario is stored in it)")
-        out = Path(args.resume)
-        if read_trace(out, tables=["rounds"]).status == "completed":
-            raise UsageError(f"{out}: this run already completed; nothing to resume")
-        loaded = loaded_from_trace(out)
-    else:
-        scenario = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
-        loaded = load_scenario(scenario, args.overrides)
-        out = Path(args.out) if args.out else loaded.config.trace_path()
-        check_writable(out)  # before minutes of model loading
+    if out.is_file() and not args.resume:
+        from cosim.trace.writer import is_hdf5_file
 
+        if not is_hdf5_file(out):  # --overwrite of a foreign file: the writer replaces traces only
+            out.unlink()
     stop = StopFlag()
 
     def request_stop(signum: int, frame: object) -> None:

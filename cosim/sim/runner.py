@@ -129,16 +129,25 @@ def _load_engine_state(backend: Backend, state: dict[str, Any] | None) -> None:
         backend.load_state_dict(state)
 
 
-def loaded_from_trace(trace_path: Path) -> LoadedScenario:
-    """The scenario a trace was written from (its stored text and overrides)."""
+def loaded_from_trace(trace_path: Path, *, trust_remote_code: bool = False) -> LoadedScenario:
+    """The scenario a trace was written from (its stored text and overrides).
+
+    Its paths resolve against the stored (absolute) scenario path, as the
+    original run's did, whatever the current directory.
+    """
+    from cosim.errors import TraceFormatError
     from cosim.scenario import parse_scenario
     from cosim.trace.reader import read_trace
 
     attrs = read_trace(trace_path, tables=["rounds"]).attrs
     origin = str(attrs.get("scenario_path") or trace_path)
-    overrides = tuple(json.loads(str(attrs.get("overrides_json", "[]"))))
-    text = str(attrs["scenario_yaml"])
-    config = parse_scenario(text, origin, overrides)
+    try:
+        overrides = tuple(str(o) for o in json.loads(str(attrs.get("overrides_json", "[]"))))
+        text = str(attrs["scenario_yaml"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TraceFormatError(f"{trace_path}: no usable scenario stored in the trace "
+                               f"({type(exc).__name__})") from None
+    config = parse_scenario(text, origin, overrides, trust_remote_code=trust_remote_code)
     path = Path(origin) if attrs.get("scenario_path") else None
     if path is not None:  # as load_scenario does, so the config matches the checkpoint's
         from cosim.scenario_paths import resolve_scenario_paths
@@ -197,11 +206,18 @@ def run_scenario(
         protocol = RoundProtocol(env, scenario, names, network, backend, compute, recorder,
                                  np.random.default_rng(server_seq))
         if state is not None:
-            replay_network(env, network, state["protocol"]["submissions"], state["now_s"])
-            protocol.load_state_dict(state["protocol"])
-            for c, payload in sorted(protocol.applied.items()):
-                backend.apply_downlink(names[c], payload)
-            _load_engine_state(backend, state["engine"])
+            try:
+                replay_network(env, network, state["protocol"]["submissions"], state["now_s"])
+                protocol.load_state_dict(state["protocol"])
+                for c, payload in sorted(protocol.applied.items()):
+                    backend.apply_downlink(names[c], payload)
+                _load_engine_state(backend, state["engine"])
+            except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+                from cosim.errors import TraceFormatError
+
+                detail = (str(exc).strip().splitlines() or [""])[0][:160]
+                raise TraceFormatError(f"{ckpt}: checkpoint state does not fit this run "
+                                       f"({type(exc).__name__}: {detail})") from None
         else:
             writer.append("clients", _client_rows(scenario, backend, distances, speeds))
             writer.flush()

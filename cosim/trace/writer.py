@@ -26,6 +26,7 @@ import numpy as np
 
 from cosim import __version__
 from cosim.errors import CosimError, OutputError
+from cosim.trace.lock import OutputLock
 from cosim.trace.schema import SCHEMA_VERSION, TABLES, Column
 
 CHUNK_ROWS = 4096
@@ -73,7 +74,8 @@ class TraceWriter:
 
     Args:
         path: output file. Its directory must exist and be writable.
-        overwrite: replace an existing file; otherwise an existing file is an error.
+        overwrite: replace an existing HDF5 file; otherwise an existing file is an error.
+        lock: hold :class:`~cosim.trace.lock.OutputLock` on ``path`` until closed.
     """
 
     def __init__(
@@ -87,13 +89,19 @@ class TraceWriter:
         scenario_path: str = "",
         overrides: Sequence[str] = (),
         overwrite: bool = True,
+        lock: bool = True,
     ) -> None:
         self.path = Path(path)
+        self._lock = OutputLock(self.path) if lock else None
         check_writable(self.path, overwrite=overwrite)
+        if self._lock is not None:
+            self._lock.acquire()
         try:
             self._file = h5py.File(self.path, "w", libver="latest")
         except OSError as exc:
-            raise OutputError(f"{self.path}: cannot create trace file: {exc}") from None
+            self._release()
+            raise OutputError(f"{self.path}: cannot create trace file: "
+                              f"{_first_line(exc)}") from None
         self._rows = dict.fromkeys(TABLES, 0)
         self._closed = False
         # Set by a failed write: rows appended since the last flush may be partial
@@ -140,7 +148,13 @@ class TraceWriter:
         except BaseException:
             self._file.close()
             self.path.unlink(missing_ok=True)
+            self._release()
             raise
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     @classmethod
     def reopen(cls, path: str | os.PathLike[str], rows: Mapping[str, int]) -> TraceWriter:
@@ -152,14 +166,26 @@ class TraceWriter:
         ``rows`` (written after the checkpoint being resumed) are dropped, so the
         continued trace equals an uninterrupted run's.
         """
-        from cosim.trace.reader import read_trace
 
         path = Path(path)
+        lock = OutputLock(path).acquire()
+        try:
+            return cls._reopen(path, rows, lock)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _reopen(cls, path: Path, rows: Mapping[str, int], lock: OutputLock) -> TraceWriter:
+        from cosim.trace.reader import read_trace
+
         old = read_trace(path)
         tmp = path.with_name(path.name + ".resume-tmp")
+        tmp.unlink(missing_ok=True)  # left by a resume that was itself killed
         attrs = old.attrs
         writer = cls(
             tmp,
+            lock=False,
             scenario_yaml=str(attrs["scenario_yaml"]),
             resolved_config=json.loads(str(attrs["resolved_config_json"])),
             seed=int(attrs["seed"]),
@@ -190,6 +216,7 @@ class TraceWriter:
             tmp.unlink(missing_ok=True)
             raise
         writer.path = path
+        writer._lock = lock
         writer._file = h5py.File(path, "r+", libver="latest")
         writer._file.swmr_mode = True
         return writer
@@ -275,6 +302,12 @@ class TraceWriter:
         if self._closed:
             return
         self._closed = True
+        try:
+            self._close(status)
+        finally:
+            self._release()
+
+    def _close(self, status: str) -> None:
         if self._failed:
             # No flush (it would commit partial rows) and no reopen to record the
             # status: a plain-mode reopen on a full disk leaves the file flagged
@@ -298,8 +331,13 @@ class TraceWriter:
             raise _io_error(self.path, exc) from None
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _io_error(path: Path, exc: OSError) -> CosimError:
-    text = str(exc)
+    text = _first_line(exc)
     if getattr(exc, "errno", None) == errno.ENOSPC or "No space" in text:
         return OutputError(
             f"{path}: disk full while writing the trace; data up to the last flush is intact"
@@ -307,21 +345,39 @@ def _io_error(path: Path, exc: OSError) -> CosimError:
     return OutputError(f"{path}: cannot write trace: {text}")
 
 
-def check_writable(path: Path, *, overwrite: bool = True) -> None:
+def check_writable(path: Path, *, overwrite: bool = True, replace_foreign: bool = False) -> None:
     """Fail early, before any work, if ``path`` cannot be created.
+
+    An existing HDF5 file (an earlier trace) is replaced when ``overwrite``;
+    any other existing file only when ``replace_foreign`` too (``--overwrite``:
+    a typo in ``--out`` must not silently destroy a document); a device, FIFO
+    or socket never.
 
     Raises:
         OutputError: the directory is missing or not writable, the path is a
-            directory, or it exists and ``overwrite`` is false.
+            directory or not a regular file, or it exists and may not be replaced.
     """
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise OutputError(f"{path}: output path is a directory")
+    if path.exists() and not path.is_file():
+        raise OutputError(f"{path}: output path exists and is not a regular file")
     if path.exists() and not overwrite:
         raise OutputError(f"{path}: exists (pass --overwrite to replace it)")
+    if path.exists() and not replace_foreign and not is_hdf5_file(path):
+        raise OutputError(f"{path}: exists and is not an HDF5 trace; refusing to overwrite it "
+                          "(remove it, or pass --overwrite)")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{path}: cannot create output directory {parent}: {exc}") from None
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise OutputError(f"{path}: output location is not writable")
+
+
+def is_hdf5_file(path: Path) -> bool:
+    """Whether ``path`` holds an HDF5 file (by its signature)."""
+    try:
+        return bool(h5py.is_hdf5(path))
+    except OSError:
+        return False

@@ -91,7 +91,8 @@ def test_source_uses_only_safe_loaders() -> None:
                                             and pickled.value is False):
                 problems.append(f"{where}: {name} with allow_pickle")
         trust = _kw(call, "trust_remote_code")
-        if trust is not None and ast.unparse(trust) != "spec.trust_remote_code":
+        if trust is not None and name.endswith("from_pretrained") \
+                and ast.unparse(trust) != "spec.trust_remote_code":
             problems.append(f"{where}: trust_remote_code={ast.unparse(trust)}")
         if name.startswith("AutoModel") and name.endswith("from_pretrained") \
                 and _kw(call, "gguf_file") is None:
@@ -109,10 +110,16 @@ def test_trust_remote_code_is_off_by_default_and_warns_when_set() -> None:
         ModelSpec(preset="org/model", trust_remote_code=True)
 
 
-def test_scenario_setting_trust_remote_code_warns() -> None:
+def test_scenario_setting_trust_remote_code_needs_the_command_line_opt_in() -> None:
+    """A scenario (or a --set) alone cannot turn on trust_remote_code (issue 16, item 6)."""
     text = "clients:\n  - {name: a, model: {preset: org/model, trust_remote_code: true}}\n"
-    with pytest.warns(UserWarning, match="trust_remote_code"):
+    with pytest.raises(ScenarioError, match=r"remote.yaml:2 clients\[0\].model.trust_remote_code: "
+                       r"true runs code .* pass --trust-remote-code"):
         parse_scenario(text, "remote.yaml")
+    with pytest.raises(ScenarioError, match="--trust-remote-code"):
+        parse_scenario(BASE, "ok.yaml", ["clients[0].model.trust_remote_code=true"])
+    with pytest.warns(UserWarning, match="trust_remote_code"):
+        parse_scenario(text, "remote.yaml", trust_remote_code=True)
 
 
 class _Boom:
