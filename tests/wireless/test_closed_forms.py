@@ -177,9 +177,10 @@ def test_every_client_autocorrelation_is_j0(rayleigh_h, lag):
     per_client = prod.reshape(-1, N_CLIENTS).mean(axis=0).real
     fd_tau = DEFAULT.fading.environment_doppler_hz * lag * SLOT_S
     rho = j0(2 * np.pi * fd_tau)
-    # The model's R differs from J0 by the 16-cycle lag window (≤ 4.3e-4 up to one
-    # cycle) and the kriging residual (< 4e-5): far below the tolerances here.
-    assert abs(corr(lag) - rho) < 4.3e-4 and kriging_residual() < 4e-5
+    # The model's correlation differs from J0 by the 16-cycle lag window (≤ 4.3e-4 up
+    # to one cycle) and the interpolation between grid samples (≤ 6e-4, checked
+    # exactly in test_fading.py): far below the tolerances here (5 SE ≥ 0.018).
+    assert abs(corr(lag) - rho) < 4.3e-4 and kriging_residual() < 1e-6
     check_mean(per_client, rho, f"ensemble R({lag} slots)")
     width = W - lag
     n = M * width

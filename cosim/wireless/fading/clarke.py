@@ -30,9 +30,11 @@ FFT_SIZE = 2048
 BLOCK = FFT_SIZE - 2 * HALF_TAPS
 #: Noise is drawn in chunks of H samples, each its own Philox stream.
 NOISE_CHUNK = HALF_TAPS
-#: Kriging neighbours of a slot (grid samples j − 1 … j + 2) and table resolution in μ.
-TAPS = 4
-TABLE_BITS = 10
+#: Kriging neighbours of a slot: grid samples j − LEFT … j − LEFT + TAPS − 1 = j − 2 … j + 3.
+TAPS = 6
+LEFT = TAPS // 2 - 1
+#: Kriging weights are tabulated at μ = i / TABLE (nearest entry).
+TABLE_BITS = 12
 TABLE = 1 << TABLE_BITS
 _COUNTER_OFFSET = 2**32  # Philox counters are unsigned; noise chunks start at −1
 _UNLOADED = -(2**40)  # window start of a link with nothing loaded yet
@@ -65,7 +67,7 @@ def _design() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     g_fft = np.fft.fft(g_circ) * np.sqrt(0.5)  # unit-variance real and imaginary noise
     # Realised grid autocorrelation at lags 0..TAPS-1, for the kriging system.
     rr = np.array([np.dot(g[: g.size - k], g[k:]) for k in range(TAPS)])
-    offsets = np.arange(TAPS) - 1  # neighbours j − 1 … j + 2
+    offsets = np.arange(TAPS) - LEFT
     cov = rr[np.abs(offsets[:, None] - offsets[None, :])]
     mu = np.arange(TABLE) / TABLE
     cross = target_autocorrelation((mu[:, None] - offsets[None, :]) * GRID_CYCLES)
@@ -73,12 +75,12 @@ def _design() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     quad = np.einsum("ip,pq,iq->i", weights, cov, weights)
     residual = float(np.max(1 - np.einsum("ip,ip->i", weights, cross)))
     weights /= np.sqrt(quad)[:, None]  # exact unit variance at every table point
-    weights[0] = [0.0, 1.0, 0.0, 0.0]
+    weights[0] = np.arange(TAPS) == LEFT  # μ = 0: the grid sample itself
     return g, g_fft, weights, residual
 
 
 def kriging_residual() -> float:
-    """Largest conditional variance of a slot given its 4 grid neighbours (≈ 3.5e-5)."""
+    """Largest conditional variance of a slot given its 6 grid neighbours (≈ 2.8e-7)."""
     return _design()[3]
 
 
@@ -96,14 +98,16 @@ class ClarkeFading(GaussianProcess):
     1. a grid process ``u[i] = Σ_k g[k] w[i − k]`` at x = i/5, with w i.i.d.
        CN(0, 1) and g the real, even square root of R's (non-negative) spectrum,
        cut at |k| ≤ 256 and rescaled to unit energy: exactly Gaussian, stationary,
-       autocorrelation R at the grid lags (to 5e-10);
+       autocorrelation R at the grid lags (to 1e-8 up to 16 cycles, 1.3e-5 beyond);
     2. slot s at x = f_d s Δt falls between grid points j = ⌊5x⌋ and j + 1, at
-       μ = 5x − j; ``h = Σ_p a_p(μ) u[j − 1 + p]`` (p = 0 … 3) with kriging
+       μ = 5x − j; ``h = Σ_p a_p(μ) u[j − 2 + p]`` (p = 0 … 5) with kriging
        weights ``a = C⁻¹ c(μ)`` (C, c: covariances from R) rescaled to
-       ``aᵀ C a = 1``, tabulated at μ = i/1024 (nearest entry: a timing error of
-       at most 1e-4 cycle). h is a linear combination of Gaussians with variance
-       1, hence exactly CN(0, 1); its correlations differ from R by at most the
-       kriging residual (:func:`kriging_residual`, 3.5e-5).
+       ``aᵀ C a = 1``, tabulated at μ = i/4096 (nearest entry: a timing error of
+       at most 2.5e-5 cycle). h is a linear combination of Gaussians with
+       variance 1, hence exactly CN(0, 1). Between two slots the covariance
+       ``a(μ1)ᵀ C a(μ2)`` differs from R by at most 6e-4 (interpolation 5.4e-4
+       plus timing 1e-4; the variance deficit before rescaling,
+       :func:`kriging_residual`, is 2.8e-7).
 
     Values are a pure function of (key, slot, client, subband): the grid is built
     in fixed blocks of 1536 samples, each by one overlap-save FFT of fixed size
@@ -203,13 +207,13 @@ class ClarkeFading(GaussianProcess):
         mu = q.astype(np.int64)
         j = mu >> TABLE_BITS
         mu &= TABLE - 1
-        lo, hi = j[:, 0] - 1, j[:, -1] + 2
+        lo, hi = j[:, 0] - LEFT, j[:, -1] + TAPS - 1 - LEFT
         start = self._base * BLOCK
         stale = np.flatnonzero((lo < start) | (hi >= start + self._loaded * BLOCK))
         for link in stale:
             self._load(int(link), int(lo[link] // BLOCK), int(hi[link] // BLOCK))
         idx = j
-        idx += (self._row - self._base * BLOCK - 1)[:, None]
+        idx += (self._row - self._base * BLOCK - LEFT)[:, None]
         flat = self._buf.ravel()
         h = np.take(flat, idx, mode="wrap")  # indices are in range; "wrap" skips the check
         h *= np.take(self._table[0], mu, mode="wrap")
