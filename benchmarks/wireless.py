@@ -135,6 +135,7 @@ def reference_run(payload: int, net: WirelessNetwork) -> dict[int, list[float]]:
     gap = 10 ** (link.snr_gap_db / 10)
     need = [payload] * n
     carry = [0.0] * n  # TB capacity below one byte, carried to the next TB [bit]
+    rr_next = 0  # round-robin position: spare RBs are dealt from here on
     sent = [0] * n
     avg = [1.0] * n  # PF average T [bit/slot]
     beta = mac.pf_beta
@@ -177,21 +178,29 @@ def reference_run(payload: int, net: WirelessNetwork) -> dict[int, list[float]]:
                 resolved[c] += tb.length
                 del harq[(p, c)]
         # OFDMA shares: K backlogged links, ⌊free / K⌋ RBs each, ranked by PF on the
-        # share's rate; RBs a need-limited link leaves go to the next ones still short
+        # share's rate; spare RBs are dealt one at a time, in round-robin order from
+        # rr_next, to the links still short of their need
         elig = [c for c in range(n) if need[c] > 0 and c not in busy_proc]
         grants: list[tuple[int, int]] = []
         if elig and free > 0:
-            share = free // len(elig)
+            k = min(len(elig), free)  # at least one RB each
+            share = free // k
             rate = {c: bits_on(c, share) for c in elig}
             order = sorted((c for c in elig if rate[c] > 0), key=lambda c: -rate[c] / avg[c])
+            order = order[:k]
             want = [math.ceil(need[c] * 8 * share / rate[c]) for c in order]
             got = [min(share, w) for w in want]
             left = free - sum(got)
-            for i in range(len(order)):
-                extra = min(max(left, 0), want[i] - got[i])
-                got[i] += extra
-                left -= extra
+            by_pos = sorted(range(len(order)), key=lambda i: (order[i] - rr_next) % n)
+            while left > 0:
+                short = [i for i in by_pos if got[i] < want[i]]
+                if not short:
+                    break
+                for i in short[:left]:
+                    got[i] += 1
+                left -= min(left, len(short))
             grants = [(c, g) for c, g in zip(order, got, strict=True) if g > 0]
+        sent_new = []
         for c, rbs in grants:
             cap_bits = bits_on(c, rbs) + carry[c]
             cap = int(cap_bits // 8)
@@ -199,6 +208,7 @@ def reference_run(payload: int, net: WirelessNetwork) -> dict[int, list[float]]:
             carry[c] = cap_bits - 8 * cap if nbytes == cap else 0.0
             if nbytes <= 0:
                 continue
+            sent_new.append(c)
             tb = _Tb(c, sent[c], nbytes, s, rbs)
             sent[c] += nbytes
             need[c] -= nbytes
@@ -208,6 +218,8 @@ def reference_run(payload: int, net: WirelessNetwork) -> dict[int, list[float]]:
                 resolved[c] += nbytes
             else:
                 harq[(p, c)] = tb
+        if sent_new:  # resume the round-robin order after the last link served
+            rr_next = (max(sent_new, key=lambda c: (c - rr_next) % n) + 1) % n
         for c in range(n):
             avg[c] = (1 - beta) * avg[c] + beta * bits[c]
         s += 1

@@ -299,10 +299,10 @@ class MacConfig:
     buffer), chosen and ordered by the scheduler metric: round_robin and
     equal_share = longest-unserved first; proportional_fair = r / T with r the
     bits the link would send on its share (its power split over those RBs) and
-    ``T ← (1 − pf_beta) T + pf_beta · r_served`` per slot; max_rate = r. RBs a
-    share leaves unused go to the served links in metric order, except with
-    ``equal_share`` (⌊N_RB / K⌋ each, as ns-3 LENA's uplink schedulers; LENA
-    uses ``min_rbs_per_ue: 3``).
+    ``T ← (1 − pf_beta) T + pf_beta · r_served`` per slot; max_rate = r. RBs the
+    shares leave over are dealt one at a time to the served links still short of
+    their need, in round-robin order, except with ``equal_share`` (⌊N_RB / K⌋
+    each, as ns-3 LENA's uplink schedulers; LENA uses ``min_rbs_per_ue: 3``).
     """
 
     slot_s: float = 1e-3

@@ -165,8 +165,9 @@ def allocate_shares(
     ``rate(links, n)`` [bit]: what each link would send on n RBs. With F free RBs
     and E eligible links, K = min(E, max_ues, ⌊F / min_rbs⌋) links ranked first by
     the metric get ``min(⌊F / K⌋, ⌈need / (r / ⌊F / K⌋)⌉)`` RBs each (r: rate on
-    the share). Except with ``equal_share``, RBs left over go to the served links
-    still short of their need, in metric order.
+    the share). Except with ``equal_share``, RBs left over are dealt one at a time,
+    in round-robin order (``rr_key mod L``: cyclic position), to the served links
+    still short of their need (:func:`deal`).
     """
     L = eligible.shape[0]
     total = int(free_rbs.sum())
@@ -193,11 +194,33 @@ def allocate_shares(
     n = np.minimum(share, want)
     if scheduler != "equal_share":
         left = total - int(n.sum())
-        short = want - n
-        if left > 0 and short.any():
-            before = np.cumsum(short) - short
-            n += np.clip(left - before, 0, short)
+        if left > 0:
+            n += deal(left, want - n, rr_key[order] % L)
     return _layout(order, n, free_rbs, L)
+
+
+def deal(left: int, short: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Spare RBs dealt one per round to the links still short, in order of ``position``.
+
+    Each round gives one RB to every link with ``short > 0`` (the first ones by
+    position when fewer RBs than such links are left). Returns the extra RBs per link.
+    """
+    extra = np.zeros(short.shape[0], dtype=np.int64)
+    rank = np.argsort(np.argsort(position, kind="stable"), kind="stable")
+    while left > 0:
+        open_ = extra < short
+        cnt = int(open_.sum())
+        if cnt == 0:
+            break
+        if cnt <= left:
+            extra[open_] += 1
+            left -= cnt
+        else:
+            r = rank[open_]
+            cut = np.sort(r)[left - 1]
+            extra[open_ & (rank <= cut)] += 1
+            left = 0
+    return extra
 
 
 def allocate_fdma(

@@ -12,10 +12,10 @@ slot by slot costs about a millisecond of Python per slot at K = 100. In a
 * every link with data or a pending retransmission has a current transfer with
   more bytes left than the window could carry (no transfer finishes, nobody
   runs dry), and each pending retransmission belongs to that transfer;
-* in every slot all eligible links are served: K = E, and the share leaves no
-  RB over (or the scheduler is ``equal_share``, which never tops shares up),
-  so the metric order does not change any link's RBs (a link whose share
-  carries less than a byte sends nothing, as in the per-slot path).
+* in every slot all eligible links are served (K = E) and want at least their
+  share, plus one RB where the spare RBs are dealt (in round-robin order, so
+  the metric order does not change any link's RBs); a link whose RBs carry
+  less than a byte sends nothing, as in the per-slot path.
 
 :func:`run_window` checks these, then does the window's arithmetic as arrays
 ``[slots, links]`` with the same formulas and in the same order as
@@ -68,7 +68,7 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> int:
     if rows_p.size and (eng.tbs.transfer[rows_p] != eng.cur[np.nonzero(pending)[1]]).any():
         return 0
 
-    # per slot: retransmitting links, free RBs, eligible links and their share
+    # per slot: retransmitting links, free RBs, eligible links, share and spare RBs
     plan = []
     for w in range(w_max):
         p = (s + w) % eng.R
@@ -81,53 +81,76 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> int:
         if k == 0 or k != e:
             break
         share = free // k
-        if free - k * share and eng.scheduler != "equal_share":
-            break
-        plan.append((p, retx, np.flatnonzero(elig), share))
+        spare = 0 if eng.scheduler == "equal_share" else free - k * share
+        plan.append((p, retx, np.flatnonzero(elig), share, spare))
     if not plan:
         return 0
 
-    # new TBs of the planned slots: SNR with the power split, bits, decoding
+    # new TBs: SNR with the power split on each link's RBs, bits, carry, round robin
     n_w = len(plan)
     kk = k0 + np.arange(n_w)
     share = np.array([pl[3] for pl in plan])
-    eligm = np.zeros((n_w, eng.L), dtype=bool)
-    for w, pl in enumerate(plan):
-        eligm[w, pl[2]] = True
     links = np.arange(eng.L)
-    g = ch.gamma[kk][:, :, 0] * eng.power_boost(links[None, :], share[:, None])
-    bits = eng.link_model.rate(g, share[:, None], ch.mcs[kk][:, :, 0])
     lm = eng.link_model
-    if isinstance(lm, McsTableLinkModel):
-        mcs = ch.mcs[kk][:, :, 0] if lm.wideband else lm.select(g)
-    else:
-        mcs = lm.adapt(g)[0]
+    mcs_wide = ch.mcs[kk][:, :, 0]
+    g = ch.gamma[kk][:, :, 0] * eng.power_boost(links[None, :], share[:, None])
+    r_share = lm.rate(g, share[:, None], mcs_wide)  # what the scheduler ranks by [bit]
+    bits = r_share.copy()
+    nmat = np.zeros((n_w, eng.L), dtype=np.int64)
     nbytes = np.zeros((n_w, eng.L), dtype=np.int64)
     carry = eng.carry.copy()
     carry_hist = []
     left = eng.buf.copy()  # new bytes of the current transfers (no ARQ backlog)
-    for w in range(n_w):
-        el = eligm[w]
+    rr = eng.rr_next
+    for w, (_, _, el, sh, spare) in enumerate(plan):
+        r = r_share[w, el]
+        if (r <= 0).any():  # a link with rate 0 is not ranked: K would change
+            n_w = w
+            break
+        # as allocate_shares: want = ⌈need_bits · share / r⌉ RBs; steady when every
+        # link wants its share, and one more when spare RBs are dealt
+        want = np.ceil(8 * left[el] * sh / r)
+        n = np.full(el.size, sh, dtype=np.int64)
+        if spare:
+            if (want < sh + 1).any():
+                n_w = w
+                break
+            first = np.argsort((el - rr) % eng.L, kind="stable")[:spare]
+            n[first] += 1
+            up = el[first]
+            g[w, up] = ch.gamma[kk[w], up, 0] * eng.power_boost(up, sh + 1)
+            bits[w, up] = lm.rate(g[w, up], sh + 1, mcs_wide[w, up])
+        elif (want < sh).any():
+            n_w = w
+            break
         b = bits[w, el] + carry[el]
         whole = (b // 8).astype(np.int64)
         cap = np.maximum(whole - eng.tb_header, 0)  # 0: its RBs carry nothing (deep fade)
-        # not steady: a buffer limits its share (8 · need < rate) or empties
-        if (8 * left[el] < bits[w, el]).any() or (left[el] <= cap).any():
+        if (left[el] <= cap).any():  # a buffer would empty: a transfer may end
             n_w = w
             break
         left[el] -= cap
+        nmat[w, el] = n
         nbytes[w, el] = cap
         if eng.fractional:
             carry[el] = b - 8 * whole
         carry_hist.append(carry.copy())
+        sent = el[cap > 0]
+        if sent.size:
+            rr = int(sent[int(np.argmax((sent - rr) % eng.L))] + 1) % eng.L
     if n_w == 0:
         return 0
-    return _commit(eng, s, plan[:n_w], nbytes[:n_w], g[:n_w], mcs[:n_w], kk[:n_w], carry_hist)
+    g = g[:n_w]
+    if isinstance(lm, McsTableLinkModel):
+        mcs = mcs_wide[:n_w] if lm.wideband else lm.select(g)
+    else:
+        mcs = lm.adapt(g)[0]
+    return _commit(eng, s, plan[:n_w], nbytes[:n_w], nmat[:n_w], g, mcs, kk[:n_w], carry_hist)
 
 
 def _commit(
-    eng: MacEngine, s: int, plan: list, nbytes: np.ndarray, g: np.ndarray, mcs: np.ndarray,
-    kk: np.ndarray, carry_hist: list[np.ndarray],
+    eng: MacEngine, s: int, plan: list, nbytes: np.ndarray, nmat: np.ndarray, g: np.ndarray,
+    mcs: np.ndarray, kk: np.ndarray, carry_hist: list[np.ndarray],
 ) -> int:  # fmt: skip
     """Apply the window, vectorised over its slots: retransmissions, new TBs, PF, RR."""
     ch, log, lm = eng.chunk, eng.tbs, eng.link_model
@@ -163,10 +186,9 @@ def _commit(
     before = np.cumsum(nbytes, axis=0) - nbytes  # bytes each link sent earlier in the window
     start = eng.sent[nl] + before[nw, nl]
     tids = eng.cur[nl]
-    share = np.array([pl[3] for pl in plan[:n_w]], dtype=np.int64)
     slots = s + nw
     rows = log.add(
-        nl, tids, start, nb, 0, 0, share[nw][:, None], mcs[nw, nl][:, None], g[nw, nl][:, None]
+        nl, tids, start, nb, 0, 0, nmat[nw, nl][:, None], mcs[nw, nl][:, None], g[nw, nl][:, None]
     )
     log.first_slot[rows] = slots
     bler = np.broadcast_to(lm.bler(mcs[nw, nl], g[nw, nl]), nb.shape)
