@@ -92,8 +92,8 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> int:
     share = np.array([pl[3] for pl in plan])
     links = np.arange(eng.L)
     lm = eng.link_model
-    mcs_wide = ch.mcs[kk][:, :, 0]
-    g = ch.gamma[kk][:, :, 0] * eng.power_boost(links[None, :], share[:, None])
+    mcs_wide = ch.mcs[k0 : k0 + n_w, :, 0]
+    g = ch.gamma[k0 : k0 + n_w, :, 0] * eng.power_boost(links[None, :], share[:, None])
     r_share = lm.rate(g, share[:, None], mcs_wide)  # what the scheduler ranks by [bit]
     bits = r_share.copy()
     nmat = np.zeros((n_w, eng.L), dtype=np.int64)
