@@ -146,10 +146,11 @@ class Scenario:
             raise ConfigFieldError(
                 "clients", f"{total} clients in all; at most {MAX_CLIENTS} are supported"
             )
-        names = [c.name for c in self.clients]
+        seen: set[str] = set()
         for i, group in enumerate(self.clients):
-            if names.count(group.name) > 1:
+            if group.name in seen:
                 raise ConfigFieldError(f"clients.{i}.name", f"duplicate group name {group.name!r}")
+            seen.add(group.name)
             if group.domain is not None and group.domain not in self.all_domains():
                 allowed = ", ".join(self.all_domains())
                 raise ConfigFieldError(
@@ -236,8 +237,8 @@ def parse_scenario(
     source: YamlSource = load_yaml_text(text, origin)
     if not isinstance(source.data, dict):
         raise ScenarioError(f"{origin}:1: the scenario must be a YAML mapping of sections")
-    _check_output_stays_inside(source)
     source = apply_overrides(Scenario, source, list(overrides))
+    _check_output_stays_inside(source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scenario = build(Scenario, source.data, source)
@@ -259,6 +260,8 @@ def _check_output_stays_inside(source: YamlSource) -> None:
     ``..`` or an absolute path needs ``allow_path_escape: true``; ``--set`` and
     ``--out`` (the user's own command line) are not limited.
     """
+    if ("output",) in source.labels or ("output", "trace_path") in source.labels:
+        return  # set on the command line
     output = source.data.get("output")
     template = output.get("trace_path") if isinstance(output, dict) else None
     if not isinstance(template, str) or source.data.get("allow_path_escape") is True:
