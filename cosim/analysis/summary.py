@@ -8,6 +8,7 @@ minimum over clients. Round latency is ``end_s − start_s`` of each round.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,14 +19,18 @@ from cosim.trace.reader import RunTrace
 PRIMARY_SPLIT = "union"
 
 
-def accuracy_curve(trace: RunTrace, split: str = PRIMARY_SPLIT) -> pd.DataFrame:
+def accuracy_curve(trace: RunTrace, split: str = PRIMARY_SPLIT,
+                   clients: Sequence[int] | None = None) -> pd.DataFrame:
     """Per-round mean/worst accuracy and perplexity with simulated time and cumulative bytes.
 
+    ``clients``: average over these client indices only (default: all).
     Returns columns: round, time_s, mean_accuracy, worst_accuracy,
     mean_perplexity, worst_perplexity, cum_uplink_bytes.
     """
     metrics = trace["metrics"]
     metrics = metrics[(metrics["split"] == split) & (metrics["client"] >= 0)]
+    if clients is not None:
+        metrics = metrics[metrics["client"].isin(list(clients))]
     if metrics.empty:
         return pd.DataFrame(
             columns=["round", "time_s", "mean_accuracy", "worst_accuracy", "mean_perplexity",

@@ -67,6 +67,7 @@ def run_study_command(args: argparse.Namespace) -> int:
 
 def run_plot_command(args: argparse.Namespace) -> int:
     """Plot a single trace or every trace of a study directory."""
+    from cosim.analysis.aggregate import config_label
     from cosim.analysis.plots import plot_run, plot_study
     from cosim.analysis.summary import run_summary
     from cosim.trace.reader import read_trace
@@ -80,7 +81,7 @@ def run_plot_command(args: argparse.Namespace) -> int:
         if not paths:
             raise TraceFormatError(f"{target}: no run traces (*.h5) found")
         traces = [read_trace(p) for p in paths]
-        summary = pd.DataFrame([run_summary(t) for t in traces])
+        summary = pd.DataFrame([{"config": config_label(t), **run_summary(t)} for t in traces])
         written = plot_study(traces, summary, target / "plots")
     else:
         trace = read_trace(target)

@@ -132,6 +132,7 @@ def run_study(
 
 def write_outputs(config: StudyConfig, specs: list[RunSpec]) -> pd.DataFrame:
     """Summary CSV and study plots from every finished run's trace."""
+    from cosim.analysis.aggregate import config_label
     from cosim.analysis.plots import plot_study
     from cosim.analysis.summary import run_summary
 
@@ -139,16 +140,19 @@ def write_outputs(config: StudyConfig, specs: list[RunSpec]) -> pd.DataFrame:
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, traces = [], []
     for spec in specs:
+        # The trace's 'method' column replaces the grid's distillation.method (no duplicate).
+        params = {("method" if k == "distillation.method" else k): v
+                  for k, v in spec.params.items()}
         if not spec.trace_path.is_file():
-            rows.append({"run_id": spec.run_id, **spec.params, "status": "missing"})
+            rows.append({"run_id": spec.run_id, **params, "status": "missing"})
             continue
         try:
             trace = read_trace(spec.trace_path)
         except TraceFormatError as exc:
-            rows.append({"run_id": spec.run_id, **spec.params, "status": f"unreadable: {exc}"})
+            rows.append({"run_id": spec.run_id, **params, "status": f"unreadable: {exc}"})
             continue
         traces.append(trace)
-        rows.append({"run_id": spec.run_id, **spec.params,
+        rows.append({"run_id": spec.run_id, "config": config_label(trace), **params,
                      **run_summary(trace, config.time_budget_s)})
     summary = pd.DataFrame(rows)
     summary.to_csv(out_dir / "summary.csv", index=False)
@@ -156,4 +160,29 @@ def write_outputs(config: StudyConfig, specs: list[RunSpec]) -> pd.DataFrame:
     if finished:
         done = summary[summary["status"] == "completed"]
         plot_study(finished, done, out_dir / "plots")
+        comparison = compare_configs(done)
+        if len(comparison):
+            comparison.to_csv(out_dir / "comparison.csv", index=False)
     return summary
+
+
+COMPARED = ("final_mean_accuracy", "final_worst_accuracy", "latency_p50_s", "uplink_bytes")
+
+
+def compare_configs(done: pd.DataFrame) -> pd.DataFrame:
+    """Paired per-seed differences of every configuration against the first one.
+
+    The reference is the first configuration in method order (fd_full,
+    fd_topk, adaptive, fedavg_lora, local_only, then others); seeds share the
+    channel and data, so paired t intervals apply (:mod:`cosim.analysis.stats`).
+    """
+    from cosim.analysis.aggregate import paired_comparison
+    from cosim.analysis.style import method_rank
+
+    if done.empty or done["config"].nunique() < 2:
+        return pd.DataFrame()
+    configs = done.drop_duplicates("config")
+    reference = min(zip(configs["method"], configs["config"], strict=True),
+                    key=lambda mc: (method_rank(str(mc[0])), str(mc[1])))[1]
+    metrics = [m for m in COMPARED if m in done.columns]
+    return paired_comparison(done, metrics, reference)

@@ -46,9 +46,11 @@ def test_cosim_run_cli_writes_a_consistent_trace(tmp_path: Path) -> None:
     assert np.isfinite(metrics["perplexity"]).all()
     plots = sorted(p.name for p in (tmp_path / "run_plots").glob("*.png"))
     assert plots == [
-        "accuracy_vs_time.png", "accuracy_vs_uplink_bytes.png", "k_vs_snr.png",
-        "round_latency_cdf.png",
+        "accuracy_by_client_strength.png", "accuracy_vs_time.png",
+        "accuracy_vs_uplink_bytes.png", "k_vs_snr.png", "round_latency_cdf.png",
     ]
+    assert (tmp_path / "run_plots" / "k_vs_snr.pdf").is_file()
+    assert "plots      " in proc.stdout
 
 
 def test_lower_snr_gives_smaller_k_inside_a_run(tmp_path: Path) -> None:
