@@ -127,4 +127,6 @@ def _run_locked(args: argparse.Namespace, loaded: LoadedScenario, out: Path) -> 
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print(summarize(read_trace(out)))
+    if loaded.config.output.plots and not args.no_plots:
+        print(f"plots      {out.with_name(out.stem + '_plots')}/ (PNG and PDF)")
     return 0
