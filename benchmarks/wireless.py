@@ -18,6 +18,9 @@ HARQ (RTT 8 slots, 4 transmissions). Every client uploads a payload at t = 0.
 
     .venv/bin/python benchmarks/wireless.py            # full run (about a minute)
     .venv/bin/python benchmarks/wireless.py --quick    # smaller sizes
+    git worktree add /tmp/cosim-prev HEAD~1            # a previous version, then:
+    .venv/bin/python benchmarks/wireless.py --previous /tmp/cosim-prev
+        # [1] also for that tree's model (its own benchmark's fast_run), same run, same load
 
 Wall-clock figures depend on what else the machine runs; [1] takes the best of
 two runs and [3] the best of three, interleaved, to damp that.
@@ -254,9 +257,39 @@ def compare(results: list[TransferResult], ref: dict[int, list[float]]) -> int:
     return n
 
 
+def previous_throughput(tree: str, payload: int, reps: int) -> float:
+    """[1] of the benchmark in another checkout ``tree``, run in a subprocess on its code."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.util, json, sys\n"
+        f"sys.path.insert(0, {tree!r})\n"
+        f"path = {tree!r} + '/benchmarks/wireless.py'\n"
+        "spec = importlib.util.spec_from_file_location('wb', path)\n"
+        "wb = importlib.util.module_from_spec(spec); sys.modules['wb'] = wb\n"
+        "spec.loader.exec_module(wb)\n"
+        f"wb.fast_run({payload} // 20)\n"
+        f"runs = [wb.fast_run({payload}) for _ in range({reps})]\n"
+        "res, _, wall, _ = min(runs, key=lambda r: r[2])\n"
+        "slots = round(max(r.end_s for r in res) / wb.CONFIG.mac.slot_s)\n"
+        "print(json.dumps(wb.N_CLIENTS * slots / wall))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=tree)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)  # fmt: skip
+    return float(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller workloads")
+    ap.add_argument(
+        "--previous", metavar="DIR",
+        help="a checkout of an earlier cosim: print its [1] figure beside this one's",
+    )  # fmt: skip
     args = ap.parse_args()
     big, small = (500_000, 30_000) if args.quick else (2_000_000, 100_000)
     reps = 1 if args.quick else 2
@@ -271,6 +304,9 @@ def main() -> None:
     print(f"[1] {big} B per client: {slots} slots ({end:.3f} s simulated), "
           f"best of {reps}: {wall:.2f} s wall")  # fmt: skip
     print(f"    client-slots per second: {N_CLIENTS * slots / wall:,.0f}  (target >= 2,000,000)")
+    if args.previous:
+        prev = previous_throughput(args.previous, big, reps)
+        print(f"    previous ({args.previous}): {prev:,.0f} client-slots per second")
 
     runs = [fast_run(small) for _ in range(3)]
     results, _, wall_fast, net = min(runs, key=lambda r: r[2])
