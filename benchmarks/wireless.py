@@ -1,8 +1,10 @@
 """Wireless model speed: client-slots per second, speed-up over a plain reference, idle cost.
 
-Scenario (issue 3): 100 clients in a 3.5 GHz UMa cell, 100 resource blocks,
-proportional-fair OFDMA, time-correlated Rayleigh fading (Clarke/Jakes spectrum,
-clients at 3 m/s), Shannon link with a 10 % block error rate and synchronous
+Scenario (issue 3, with issue 11's model): 100 clients in a 3.5 GHz UMa cell,
+100 resource blocks, proportional-fair OFDMA shares with each UE's power split
+over its RBs (100 backlogged UEs: one RB each, +20 dB per RB), time-correlated
+Rayleigh fading (Clarke/Jakes spectrum, clients at 3 m/s), Shannon link with a
+10 % block error rate, fractional bits carried between TBs, and synchronous
 HARQ (RTT 8 slots, 4 transmissions). Every client uploads a payload at t = 0.
 
 1. **Throughput**: client-slots simulated per wall-clock second by
@@ -10,8 +12,9 @@ HARQ (RTT 8 slots, 4 transmissions). Every client uploads a payload at t = 0.
    upload is done. Target ≥ 2,000,000 on 2 cores.
 2. **Speed-up** over :func:`reference_run`, a straightforward per-slot,
    per-client pure-Python implementation of the same model (same channel
-   parameters, same decoding draws and fading gains, its own link abstraction,
-   PF averages, buffer-aware allocation, HARQ and packet bookkeeping), on the
+   parameters, same decoding draws and fading gains, its own link abstraction
+   with the power split, PF shares, round-robin dealing of spare RBs, HARQ and
+   packet bookkeeping), on the
    same seed and workload. Both must give identical packet delivery times.
 3. **Idle horizon**: the same transfers inside a 10× longer idle horizon
    (upload rounds 10× further apart) must cost < 1.2× the wall time.
