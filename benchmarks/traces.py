@@ -16,7 +16,7 @@ Targets (issue 4): replay peak memory < 500 MB; replay no slower than the model.
 Then (issue 12) a ``--mahimahi-lines``-line Mahimahi trace (default 10 M lines,
 4 opportunities a ms on average, 42 min) is replayed *exactly* (per-client
 copies of Mahimahi's link queue, :mod:`cosim.channels.linkqueue`) for
-``--clients`` clients, each sending ``--transfers`` transfers of random size
+``--clients`` clients, each sending ``--transfers`` transfers of 10-500 kB
 at random sub-ms times through :class:`cosim.wireless.network.WirelessNetwork`;
 the same transfers run over the statistical channel (Rayleigh, Jakes) beside
 it. Each reports wall time and peak RSS; ``cosim trace info`` of the file and
@@ -120,7 +120,7 @@ def make_mahimahi(path: Path, n_lines: int) -> None:
 def _transfers(n_clients: int, per_client: int) -> list[list[tuple[float, int]]]:
     """Per client: (gap before submitting [s], bytes), the same for every channel."""
     rng = np.random.default_rng(3)
-    return [[(float(rng.uniform(0, 0.05)), int(rng.integers(10_000, 2_000_000)))
+    return [[(float(rng.uniform(0, 0.05)), int(rng.integers(10_000, 500_000)))
              for _ in range(per_client)] for _ in range(n_clients)]
 
 
@@ -221,7 +221,7 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=256, help="slots per block() call")
     parser.add_argument("--dir", default=None, help="where to write the trace (default: tmp)")
     parser.add_argument("--mahimahi-lines", type=int, default=10_000_000)
-    parser.add_argument("--transfers", type=int, default=20, help="per client (Mahimahi part)")
+    parser.add_argument("--transfers", type=int, default=10, help="per client (Mahimahi part)")
     args = parser.parse_args()
     n_slots = round(args.hours * 3600 / SLOT_S)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -255,7 +255,7 @@ def main() -> None:
         make_mahimahi(mahi, args.mahimahi_lines)
         print(f"\nMahimahi trace: {args.mahimahi_lines / 1e6:g} M lines, "
               f"{os.path.getsize(mahi) / 1e6:.0f} MB, written in {time.perf_counter() - t0:.1f} s;"
-              f" {args.clients} clients x {args.transfers} transfers of 10 kB-2 MB")
+              f" {args.clients} clients x {args.transfers} transfers of 10-500 kB")
         net_rows = [
             _run(_mahimahi_worker, str(mahi), args.clients, args.transfers),
             _run(_model_network_worker, args.clients, args.transfers),
