@@ -77,6 +77,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "McsTableLink.bler_slope_per_db": (0.1, 20.0),
     "McsTableLink.dmrs_re_per_rb": (0, 72),
     "McsTableLink.overhead_re_per_rb": (0, 18),
+    "McsTableLink.csi_step_db": (0.0, 10.0),
     "UplinkPowerConfig.p0_dbm_per_rb": (-202.0, 24.0),
     "UplinkPowerConfig.alpha": (0.0, 1.0),
     "MacConfig.slot_s": (1e-6, 1.0),
