@@ -42,6 +42,7 @@ from cosim.engine.config import (
     check_method_clients,
 )
 from cosim.errors import ConfigFieldError, ScenarioError
+from cosim.scenario_checks import check_inputs, hub_offline_unless_named, report_warnings
 from cosim.scenario_paths import resolve_scenario_paths
 from cosim.sim.config import ComputeConfig, ServerConfig
 from cosim.wireless.config import WirelessConfig
@@ -294,8 +295,11 @@ def load_scenario(
     config = parse_scenario(text, str(path), overrides, trust_remote_code=trust_remote_code)
     try:
         config = resolve_scenario_paths(config, path.parent)
+        check_inputs(config)  # preset typos, missing trace files: before any model loads
     except ScenarioError as exc:
         raise ScenarioError(f"{path}: {exc}") from None
+    hub_offline_unless_named(config)
+    report_warnings(config, str(path))
     # Absolute, so a resumed run (another working directory) resolves paths the same way.
     return LoadedScenario(config=config, text=text, path=path.absolute(),
                           overrides=tuple(overrides))

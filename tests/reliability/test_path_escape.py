@@ -139,6 +139,7 @@ def test_local_model_dir_inside_resolves(tmp_path: Path) -> None:
 def test_project_root_with_pyproject_allows_sibling_folders(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     (tmp_path / "channels").mkdir()
+    (tmp_path / "channels" / "t.csv").write_text("time_s,rate_bps\n0,1e6\n")  # must exist
     scenario = _write(tmp_path / "scenarios", CHANNEL.format(
         key="trace", path="../channels/t.csv", extra=""))
     assert scenario_root(scenario.parent) == tmp_path.resolve()
