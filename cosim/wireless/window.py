@@ -68,96 +68,88 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> int:
     if rows_p.size and (eng.tbs.transfer[rows_p] != eng.cur[np.nonzero(pending)[1]]).any():
         return 0
 
-    # per slot: retransmitting links, free RBs, eligible links, share and spare RBs
-    plan = []
-    for w in range(w_max):
-        p = (s + w) % eng.R
-        retx = np.flatnonzero(eng.proc_tb[p] >= 0)
-        free = eng.num_rbs - int(eng.tbs.rbs[eng.proc_tb[p, retx], 0].sum())
-        elig = active.copy()
-        elig[retx] = False
-        e = int(elig.sum())
-        k = min(e, eng.max_ues, free // eng.min_rbs)
-        if k == 0 or k != e:
-            break
-        share = free // k
-        spare = 0 if eng.scheduler == "equal_share" else free - k * share
-        plan.append((p, retx, np.flatnonzero(elig), share, spare))
-    if not plan:
-        return 0
-
-    # new TBs: SNR with the power split on each link's RBs, bits, carry, round robin
-    n_w = len(plan)
-    kk = k0 + np.arange(n_w)
-    share = np.array([pl[3] for pl in plan])
-    links = np.arange(eng.L)
-    lm = eng.link_model
-    mcs_wide = ch.mcs[k0 : k0 + n_w, :, 0]
-    g = ch.gamma[k0 : k0 + n_w, :, 0] * eng.power_boost(links[None, :], share[:, None])
-    r_share = lm.rate(g, share[:, None], mcs_wide)  # what the scheduler ranks by [bit]
-    bits = r_share.copy()
-    nmat = np.zeros((n_w, eng.L), dtype=np.int64)
-    nbytes = np.zeros((n_w, eng.L), dtype=np.int64)
-    carry = eng.carry.copy()
-    carry_hist = []
-    left = eng.buf.copy()  # new bytes of the current transfers (no ARQ backlog)
-    rr = eng.rr_next
-    for w, (_, _, el, sh, spare) in enumerate(plan):
-        r = r_share[w, el]
-        if (r <= 0).any():  # a link with rate 0 is not ranked: K would change
-            n_w = w
-            break
-        # as allocate_shares: want = ⌈need_bits · share / r⌉ RBs; steady when every
-        # link wants its share, and one more when spare RBs are dealt
-        want = np.ceil(8 * left[el] * sh / r)
-        n = np.full(el.size, sh, dtype=np.int64)
-        if spare:
-            if (want < sh + 1).any():
-                n_w = w
-                break
-            first = np.argsort((el - rr) % eng.L, kind="stable")[:spare]
-            n[first] += 1
-            up = el[first]
-            g[w, up] = ch.gamma[kk[w], up, 0] * eng.power_boost(up, sh + 1)
-            bits[w, up] = lm.rate(g[w, up], sh + 1, mcs_wide[w, up])
-        elif (want < sh).any():
-            n_w = w
-            break
-        b = bits[w, el] + carry[el]
-        whole = (b // 8).astype(np.int64)
-        cap = np.maximum(whole - eng.tb_header, 0)  # 0: its RBs carry nothing (deep fade)
-        if (left[el] <= cap).any():  # a buffer would empty: a transfer may end
-            n_w = w
-            break
-        left[el] -= cap
-        nmat[w, el] = n
-        nbytes[w, el] = cap
-        if eng.fractional:
-            carry[el] = b - 8 * whole
-        carry_hist.append(carry.copy())
-        sent = el[cap > 0]
-        if sent.size:
-            rr = int(sent[int(np.argmax((sent - rr) % eng.L))] + 1) % eng.L
+    # per slot (rows w): retransmitting links, free RBs, eligible links, share, spare RBs
+    L, R = eng.L, eng.R
+    proc = eng.proc_tb[(s + np.arange(w_max)) % R]  # [W, L] TB row or -1
+    retx = proc >= 0
+    free = eng.num_rbs - np.where(retx, eng.tbs.rbs[proc, 0], 0).sum(axis=1)
+    elig = active[None, :] & ~retx
+    e = elig.sum(axis=1)
+    k = np.minimum(np.minimum(e, eng.max_ues), free // eng.min_rbs)
+    bad = (k == 0) | (k != e)
+    n_w = int(np.argmax(bad)) if bad.any() else w_max
     if n_w == 0:
         return 0
+    free, elig, e, retx = free[:n_w], elig[:n_w], e[:n_w], retx[:n_w]
+    share = free // e
+    spare = np.zeros(n_w, dtype=np.int64) if eng.scheduler == "equal_share" else free - e * share
+
+    # new TBs: SNR with the power split on each link's RBs, bits, carry, round robin
+    lm = eng.link_model
+    mcs_wide = ch.mcs[k0 : k0 + n_w, :, 0]
+    gam = ch.gamma[k0 : k0 + n_w, :, 0]
+    links = np.arange(L)
+    g = gam * eng.power_boost(links[None, :], share[:, None])
+    r_share = lm.rate(g, share[:, None], mcs_wide)  # what the scheduler ranks by [bit]
+    bits = r_share.copy()
+    nmat = np.where(elig, share[:, None], 0)
+    whole = np.zeros((n_w, L))
+    carry = eng.carry.copy()
+    carry_hist = []
+    rr = eng.rr_next
+    rr_hist = []
+    for w in range(n_w):
+        el = elig[w]
+        if spare[w]:  # one more RB to the first `spare` eligible links in round-robin order
+            pos = np.where(el, (links - rr) % L, L)
+            up = np.argpartition(pos, spare[w] - 1)[: spare[w]]
+            nmat[w, up] += 1
+            g[w, up] = gam[w, up] * eng.power_boost(up, share[w] + 1)
+            bits[w, up] = lm.rate(g[w, up], share[w] + 1, mcs_wide[w, up])
+        b = bits[w] + carry
+        wh = b // 8
+        whole[w] = wh
+        if eng.fractional:
+            carry = np.where(el, b - 8 * wh, carry)
+        carry_hist.append(carry)
+        sent = el & (wh - eng.tb_header > 0)
+        if sent.any():
+            last = int(np.argmax(np.where(sent, (links - rr) % L, -1)))
+            rr = (last + 1) % L
+        rr_hist.append(rr)
+    cap = np.where(elig, np.maximum(whole.astype(np.int64) - eng.tb_header, 0), 0)
+    # Steady as long as every eligible link wants its RBs (want = ⌈need_bits · share / r⌉,
+    # as allocate_shares; one more where spare RBs are dealt), ranks (r > 0) and keeps
+    # a byte after its TB (no buffer empties, no transfer ends).
+    left = eng.buf[None, :] - (np.cumsum(cap, axis=0) - cap)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = np.ceil(8 * left * share[:, None] / r_share)
+    fail = elig & ((r_share <= 0) | (want < share[:, None] + (spare > 0)[:, None]) | (left <= cap))
+    bad_w = fail.any(axis=1)
+    if bad_w.any():
+        n_w = int(np.argmax(bad_w))
+        if n_w == 0:
+            return 0
     g = g[:n_w]
     if isinstance(lm, McsTableLinkModel):
         mcs = mcs_wide[:n_w] if lm.wideband else lm.select(g)
     else:
         mcs = lm.adapt(g)[0]
-    return _commit(eng, s, plan[:n_w], nbytes[:n_w], nmat[:n_w], g, mcs, kk[:n_w], carry_hist)
+    retx_links = [np.flatnonzero(retx[w]) for w in range(n_w)]
+    hist = (carry_hist, rr_hist)
+    return _commit(eng, s, retx_links, cap[:n_w], nmat[:n_w], g, mcs, k0 + np.arange(n_w), hist)
 
 
 def _commit(
-    eng: MacEngine, s: int, plan: list, nbytes: np.ndarray, nmat: np.ndarray, g: np.ndarray,
-    mcs: np.ndarray, kk: np.ndarray, carry_hist: list[np.ndarray],
+    eng: MacEngine, s: int, retx_links: list[np.ndarray], nbytes: np.ndarray, nmat: np.ndarray,
+    g: np.ndarray, mcs: np.ndarray, kk: np.ndarray, hist: tuple[list[np.ndarray], list[int]],
 ) -> int:  # fmt: skip
     """Apply the window, vectorised over its slots: retransmissions, new TBs, PF, RR."""
     ch, log, lm = eng.chunk, eng.tbs, eng.link_model
-    n_w = len(plan)
+    n_w = len(retx_links)
     # --- retransmissions due in the window (one HARQ process per slot)
-    rw = np.concatenate([np.full(pl[1].size, w) for w, pl in enumerate(plan)]).astype(np.int64)
-    r_links = np.concatenate([pl[1] for pl in plan]).astype(np.int64)
+    rw = np.concatenate([np.full(x.size, w) for w, x in enumerate(retx_links)]).astype(np.int64)
+    r_links = np.concatenate(retx_links).astype(np.int64)
     if r_links.size:
         r_proc = (s + rw) % eng.R
         r_rows = eng.proc_tb[r_proc, r_links]
@@ -198,7 +190,8 @@ def _commit(
     eng.sent += total
     eng.buf -= total
     eng.need -= total
-    eng.carry[:] = carry_hist[n_w - 1]
+    eng.carry[:] = hist[0][n_w - 1]
+    eng.rr_next = hist[1][n_w - 1]
     fail = ~ok
     if eng.max_tx > 1:
         fp = slots[fail] % eng.R
@@ -211,13 +204,14 @@ def _commit(
     served[nw, nl] = 8 * nb
     if r_links.size:
         served[rw, r_links] = 8 * log.length[r_rows]
+    hit = served > 0
+    seen = hit.any(axis=0)
+    last = n_w - 1 - np.argmax(hit[::-1], axis=0)
+    eng.last_served[seen] = s + last[seen]
     for w in range(n_w):
         t = s + w
         if ch.sample_every and t % ch.sample_every == 0:
             ch.sampled.append(int(kk[w]))
-        hit = served[w] > 0
-        eng.last_served[hit] = t
-        eng._note_served(nl[nw == w])
         eng.pf.scaled += eng.pf.gain(t) * served[w]
     eng.next_slot = s + n_w
     eng.slots_simulated += n_w
