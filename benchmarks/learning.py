@@ -150,11 +150,14 @@ def run_one(
     round, plus once before the first when ``initial``.
     """
     import torch
+    from transformers.utils import logging as hf_logging
 
     from cosim.engine.backend import DistillationBackend
     from cosim.scenario import load_scenario
 
     torch.set_num_threads(threads)
+    hf_logging.disable_progress_bar()  # per-load progress bars from every worker
+    hf_logging.set_verbosity_error()
     start = time.perf_counter()
     loaded = load_scenario(SCENARIO, [*extra, *variant.overrides, f"seed={seed}"])
     scenario = loaded.config
@@ -468,6 +471,43 @@ def method_table(results: Results, label: str) -> str:
     return "\n".join(lines)
 
 
+def summary_table(results: Results, labels: Sequence[str]) -> str:
+    """One row per variant: bytes, k, the strongest client's and the weak clients' union CE.
+
+    Δ columns: paired CI of (variant − local_only) over seeds [nats].
+    """
+    names = next(iter(results["local_only"].values())).clients
+    strong = strongest_client(results)
+    weak = [i for i in range(len(names)) if i != strong]
+    lines = [f"summary (union CE [nats]; strongest = {names[strong]}, weak = mean of "
+             f"{', '.join(names[i] for i in weak)}; Δ = paired vs local_only)",
+             f"{'variant':<12} {'uplink MB':>10} {'mean k':>7} {'strongest':>15} "
+             f"{'Δstrongest':>16} {'weak':>15} {'Δweak':>16}"]
+    for label in labels:
+        if label not in results:
+            continue
+        runs = results[label]
+        seeds = sorted(runs)
+        ks = [runs[s].k_mean for s in seeds if not math.isnan(runs[s].k_mean)]
+        mb = np.mean([runs[s].uplink_bytes for s in seeds]) / 1e6
+        strong_ci = mean_ci([runs[s].union_ce[strong] for s in seeds])
+        weak_ci = mean_ci([weak_ce(runs[s], weak) for s in seeds])
+        row = (f"{label:<12} {mb:>10.3f} {np.mean(ks) if ks else math.nan:>7.1f} "
+               f"{strong_ci.format(3):>15} ")
+        paired = seeds_of(results, label, "local_only")
+        if label != "local_only" and paired:
+            ref = results["local_only"]
+            d_strong = paired_ci([runs[s].union_ce[strong] for s in paired],
+                                 [ref[s].union_ce[strong] for s in paired])
+            d_weak = paired_ci([weak_ce(runs[s], weak) for s in paired],
+                               [weak_ce(ref[s], weak) for s in paired])
+            row += f"{_fmt(d_strong):>16} {weak_ci.format(3):>15} {_fmt(d_weak):>16}"
+        else:
+            row += f"{'':>16} {weak_ci.format(3):>15} {'':>16}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
 def initial_table(results: Results) -> str:
     """CE before any training (mean over seeds) next to log V."""
     runs = [r for r in results["local_only"].values() if r.initial_own_ce]
@@ -608,6 +648,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print()
     print(initial_table(results))
+    print()
+    print(summary_table(results, [v.label for v in variants(curve_ks)]))
     for v in variants(curve_ks):
         if v.label in results:
             print()

@@ -149,3 +149,7 @@ def test_tables_print_every_client(bench) -> None:
     assert all(name in text for name in NAMES)
     assert "Δunion vs local" in text
     assert "initial own/union CE" in bench.initial_table(results)
+    summary = bench.summary_table(results, ["local_only", "adaptive", "missing"])
+    assert "strongest = strong" in summary and "missing" not in summary
+    adaptive_row = next(line for line in summary.splitlines() if line.startswith("adaptive"))
+    assert "0.040" in adaptive_row  # MB
