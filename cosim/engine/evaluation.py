@@ -7,11 +7,19 @@ For a batch of sequences x [n, L] the model predicts x[:, 1:] from x[:, :-1]::
     accuracy   = mean of [argmax_v p(v | x_{≤t}) == x_{t+1}]
 
 Splits: ``own`` (the client's own domain's test set) and ``union`` (equal
-shares of every domain's test set).
+shares of every domain's test set). Loss/perplexity are the primary metric,
+accuracy secondary (DESIGN.md 1.7); ``DataConfig.eval_tokens`` (default 2048)
+sets how many held-out tokens each split scores.
+
+Learning check: a client whose own-domain loss after its first round is not
+below ``log V − 2`` nats (perplexity above V/e² ≈ 6,650 at V = 49152) has
+not learnt anything useful (uniform is log V); :func:`warn_if_not_learning`
+logs a warning naming it on the ``cosim`` logger.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass
 
@@ -19,6 +27,10 @@ import torch
 from torch.nn import functional
 
 from cosim.engine.models import ClientModel
+
+log = logging.getLogger("cosim")
+
+UNIFORM_MARGIN_NATS = 2.0
 
 
 @dataclass(frozen=True)
@@ -71,3 +83,30 @@ def evaluate_client(
         perplexity = math.exp(min(loss, 700.0))  # exp overflows float64 past ~709
         rows.append(MetricRow(client.name, split, loss, perplexity, accuracy, count))
     return rows
+
+
+def beats_uniform(loss: float, vocab_size: int, margin_nats: float = UNIFORM_MARGIN_NATS) -> bool:
+    """Whether a mean loss [nats/token] is below ``log V − margin`` (uniform: log V)."""
+    return math.isfinite(loss) and loss < math.log(vocab_size) - margin_nats
+
+
+def warn_if_not_learning(
+    client: str, round_index: int, rows: list[MetricRow], vocab_size: int
+) -> bool:
+    """Log a warning naming ``client`` if its ``own`` loss does not beat uniform.
+
+    Returns True when it warned. The caller decides when to ask (once, after
+    the client's first round). Rows of other splits are ignored.
+    """
+    own = [r for r in rows if r.split == "own"]
+    if not own or beats_uniform(own[0].loss, vocab_size):
+        return False
+    row = own[0]
+    log.warning(
+        "client %r cannot beat uniform after round %d: own-domain CE %.2f nats "
+        "(perplexity %.3g) is not below log V - %.0f = %.2f (uniform: %.2f); its "
+        "uploads carry no knowledge (check its model preset and learning rate)",
+        client, round_index, row.loss, row.perplexity, UNIFORM_MARGIN_NATS,
+        math.log(vocab_size) - UNIFORM_MARGIN_NATS, math.log(vocab_size),
+    )
+    return True

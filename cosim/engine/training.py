@@ -41,6 +41,7 @@ import torch
 from torch.nn import functional
 
 from cosim.engine.codec_sparse import SparseLogits
+from cosim.engine.evaluation import MetricRow, warn_if_not_learning
 from cosim.engine.hidden_loss import anchor_loss, hidden_alignment_loss, shared_decoder
 from cosim.engine.kd_loss import (
     SparseTargets,
@@ -153,7 +154,20 @@ class LocalTrainer:
             self.decoder = decoder.to(client.device)
         client.activate()
         self.params = client.trainable_parameters()
+        self.updates_done = 0  # completed (not skipped) calls of update()
+        self.client_round = 0  # round index of the last update
+        self._learning_checked = False
         self.optimizer = torch.optim.AdamW(self.params, lr=lr, weight_decay=weight_decay)
+
+    def check_learning(self, rows: list[MetricRow]) -> bool:
+        """Warn (once, after the first completed update) if the client's own-domain
+        loss in ``rows`` does not beat uniform by 2 nats; see
+        :func:`cosim.engine.evaluation.warn_if_not_learning`. True if it warned."""
+        if self._learning_checked or self.updates_done == 0:
+            return False
+        self._learning_checked = True
+        vocab = int(self.client.model.get_output_embeddings().weight.shape[0])
+        return warn_if_not_learning(self.client.name, self.client_round, rows, vocab)
 
     def _snapshot(self) -> tuple[list[torch.Tensor], dict]:
         weights = [p.detach().clone() for p in self.params]
@@ -181,6 +195,7 @@ class LocalTrainer:
         """
         client = self.client
         client.activate()
+        self.client_round = round_index
         use_kd = (knowledge is not None and weights.alpha > 0
                   and (knowledge.targets is not None or knowledge.dense is not None))
         use_hidden = (
@@ -225,6 +240,7 @@ class LocalTrainer:
             client.model.train(was_training)  # shared base: restore for the other adapters
             self.optimizer.zero_grad(set_to_none=True)
         means = sums / max(steps, 1)
+        self.updates_done += 1
         return UpdateReport(
             client.name, round_index, client.train_flops(tokens[0]), tokens[0], steps,
             float(means[0]), float(means[1]), float(means[2]), float(means[3]),

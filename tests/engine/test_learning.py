@@ -109,3 +109,34 @@ def test_self_distillation_towards_own_upload_keeps_held_out_ce(data) -> None:
     flat = _self_distillation_ce(data, "flat")
     assert abs(bucket - plain) <= 0.05, (plain, bucket)
     assert flat - plain > 0.05 + abs(bucket - plain), (plain, bucket, flat)
+
+
+def test_a_client_that_cannot_beat_uniform_is_named_once(caplog, data) -> None:
+    """DESIGN 1.7: own CE not below log V − 2 after the first round: one warning."""
+    from cosim.engine.evaluation import MetricRow, beats_uniform, warn_if_not_learning
+
+    V = VOCAB_SIZE
+    limit = math.log(V) - 2.0
+    assert beats_uniform(limit - 1e-9, V) and not beats_uniform(limit, V)
+    assert not beats_uniform(float("nan"), V)
+    good = [MetricRow("a", "own", 4.0, math.exp(4.0), 0.3, 2048)]
+    bad = [MetricRow("a", "union", 4.0, math.exp(4.0), 0.3, 2048),
+           MetricRow("a", "own", 10.5, math.exp(10.5), 0.0, 2048)]
+    with caplog.at_level("WARNING", logger="cosim"):
+        assert not warn_if_not_learning("a", 1, good, V)
+        assert warn_if_not_learning("stuck-client", 1, bad, V)
+    assert "stuck-client" in caplog.text and "uniform" in caplog.text
+
+    pool = ModelPool(seed=3, device=torch.device("cpu"))
+    client = pool.add_client("weak", ModelSpec("tiny-llama"))
+    trainer = LocalTrainer(
+        client, data.shards["c"], lr=1e-9, weight_decay=0.0, grad_clip=1.0, batch_size=2,
+        projection=None, hidden_index=None,
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="cosim"):
+        assert not trainer.check_learning(bad)  # no round done yet: no verdict
+        trainer.update(1, 1, np.random.default_rng(0), LossWeights(0.0, 0.0, 1.0), None, None)
+        assert trainer.check_learning(bad)
+        assert not trainer.check_learning(bad)  # once per client
+    assert caplog.text.count("'weak'") == 1
