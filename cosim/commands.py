@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from cosim.errors import CosimError
 
@@ -36,34 +37,55 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    """Validate each file; report every failure, one line each."""
+    """Validate each file; report every failure, one line each.
+
+    With ``--print yaml`` each ``ok:`` line becomes a YAML comment above its
+    document; with ``--print json`` stdout holds only JSON (an object, or a
+    list for several files), so both parse as they are.
+    """
     failures: list[CosimError] = []
+    documents: list[Any] = []
     for path in args.files:
         try:
-            print(_validate_one(path, args))
+            line, document = _validate_one(path, args)
+            if args.print_format == "yaml":
+                import yaml
+
+                text = yaml.safe_dump(document, sort_keys=False,
+                                      explicit_start=len(args.files) > 1)
+                print(f"# {line}\n{text}", end="")
+            elif args.print_format != "json":
+                print(line)
+            documents.append(document)
         except CosimError as exc:
             if args.debug:
                 raise
             failures.append(exc)
             print(f"cosim: error: {' '.join(str(exc).split())}", file=sys.stderr)
+    if args.print_format == "json" and documents:
+        import json
+
+        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2))
     return max((exc.exit_code for exc in failures), default=0)
 
 
-def _validate_one(path: str, args: argparse.Namespace) -> str:
-    """Validate a scenario or study file; the ``ok: ...`` line (plus resolved config)."""
+def _validate_one(path: str, args: argparse.Namespace) -> tuple[str, Any]:
+    """Validate a scenario or study file; the ``ok: ...`` line and what --print shows.
+
+    The printed config holds only the settings that apply to the chosen method,
+    with every ``auto`` resolved (:mod:`cosim.scenario_view`).
+    """
     from cosim.scenario import load_scenario
+    from cosim.scenario_view import effective_plain, study_plain
 
     if is_study_file(path):
-        return f"ok: {path} (study: {validate_study(path)} runs)"
+        line = f"ok: {path} (study: {validate_study(path)} runs)"
+        return line, study_plain(path) if args.print_format else None
     loaded = load_scenario(path, args.overrides, trust_remote_code=args.trust_remote_code)
     cfg = loaded.config
     n_clients = len(cfg.expanded_clients())
     line = f"ok: {path} ({cfg.name}: {n_clients} clients, method {cfg.distillation.method})"
-    if args.print_format == "yaml":
-        line += "\n" + loaded.resolved_yaml()
-    elif args.print_format == "json":
-        line += "\n" + loaded.resolved_json()
-    return line
+    return line, effective_plain(loaded) if args.print_format else None
 
 
 def is_study_file(path: str) -> bool:
