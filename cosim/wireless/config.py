@@ -126,7 +126,7 @@ class FadingConfig:
     slot), ``jakes`` (Clarke/Jakes Doppler spectrum, exactly Gaussian: filtered
     noise with autocorrelation J0(2π f_d τ) under a 16-cycle Gaussian window,
     :class:`cosim.wireless.fading.ClarkeFading`), ``sum_of_sinusoids`` (the
-    classic simulator with ``num_sinusoids`` sinusoids; E|h|⁴ = 2 − 1/N, not
+    classic simulator with ``num_sinusoids`` sinusoids, odd N advised; E|h|⁴ = 2 − 1/N, not
     Rayleigh) or ``ar1`` (Gauss-Markov, ρ = J0(2π f_d Δt)). The maximum Doppler
     f_d [Hz] is ``doppler_hz`` if set, else per client
     ``f_d = sqrt((v · carrier_hz / c)² + environment_doppler_hz²)``: the
@@ -142,7 +142,7 @@ class FadingConfig:
     m: float = 2.0
     correlation: Literal["block", "jakes", "sum_of_sinusoids", "ar1"] = "jakes"
     block_s: float | None = None
-    num_sinusoids: int = 16
+    num_sinusoids: int = 17
     doppler_hz: float | None = None
     environment_doppler_hz: float = 3.0
     subbands: int = 1

@@ -170,3 +170,27 @@ def test_clarke_links_are_independent_and_keyed():
     for x, y in ((a[:, :, 0], a[:, :, 1]), (a[:, :-1, 0], a[:, 1:, 0]), (a[:, :, 0], b[:, :, 0])):
         per_link = np.mean(x * np.conj(y), axis=0)
         assert abs(per_link.mean()) < 5 * per_link.std() / np.sqrt(per_link.size)
+
+
+def test_sum_of_sinusoids_each_realisation_has_j0_and_kurtosis_two_minus_one_over_n():
+    """Zheng–Xiao stratified angles: per realisation, the time-averaged
+    autocorrelation N⁻¹ Σ_n exp(j ω_n τ) is J0 up to J_N terms (< 1e-6 for
+    2π f_d τ ≤ 4 with N = 17), and the time-averaged |h|⁴ is 2 − 1/N (not 2)."""
+    n, fd = 17, 10.0
+    proc = SumOfSinusoidsFading(np.full(50, fd), 1, 1e-3, key=21, num_sinusoids=n)
+    for x in (0.5, 1.0, 2.0, 4.0):  # 2π f_d τ
+        tau = x / (2 * np.pi * fd)
+        per_link = np.mean(np.exp(1j * proc.omega[:, 0, :] * tau), axis=-1)
+        np.testing.assert_allclose(per_link.real, j0(x), atol=1e-6)
+        np.testing.assert_allclose(per_link.imag, 0.0, atol=1e-6)
+    # Time-averaged |h|⁴ = Σ over (a, b, c, d) with ω_a + ω_b = ω_c + ω_d of
+    # a_a a_b a_c a_d e^{j(φ_a + φ_b − φ_c − φ_d)}; when the pair sums ω_a + ω_b (a ≤ b)
+    # are all distinct only (c, d) = (a, b) or (b, a) remain: 2 − 1/N for every
+    # realisation. Odd N has no coincident pair sums; even N pairs ±ω (α, α + π).
+    for count, distinct in ((17, True), (16, False)):
+        p = SumOfSinusoidsFading(np.full(20, fd), 1, 1e-3, key=23, num_sinusoids=count)
+        a_idx, b_idx = np.triu_indices(count)
+        for w in p.omega[:, 0, :]:
+            sums = np.sort(w[a_idx] + w[b_idx])
+            gap = np.min(np.diff(sums)) / (2 * np.pi * fd)
+            assert (gap > 1e-9) == distinct, (count, gap)
