@@ -59,7 +59,9 @@ class ClientGroup:
         domain: private data domain (``source/group``); null: a Dirichlet mix.
         distance_m: distance to the base station [m]; null: drawn uniformly
             in the cell's annulus (seeded).
-        speed_mps: speed [m/s]; gives the Doppler shift f_d = v·f_c/c.
+        speed_mps: speed [m/s]; the maximum Doppler is
+            f_d = sqrt((v·f_c/c)² + wireless.fading.environment_doppler_hz²), so a
+            client at speed 0 still fades (moving scatterers).
         device: compute profile name (``phone``, ``laptop``, ``edge_gpu`` or one
             defined under ``compute.profiles``).
     """
