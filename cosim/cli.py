@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from cosim import __version__
+from cosim.console import configure_logging, hoist_global_flags
 from cosim.errors import CosimError
 
 log = logging.getLogger("cosim")
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cosim {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="let libraries' logs, warnings and progress bars through")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for module_name in COMMAND_MODULES:
@@ -67,12 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cosim`` console script; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    # Global flags work before or after the subcommand.
+    argv = hoist_global_flags(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(debug=args.debug, quiet=args.quiet, verbose=args.verbose)
     try:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # here, so a full disk or closed pipe is reported like any error

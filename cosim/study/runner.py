@@ -83,8 +83,12 @@ def _run_dask(specs: list[RunSpec], config: StudyConfig) -> list[RunOutcome]:
         client = Client(ex.address)
         cluster = None
     else:
+        # silence_logs: the scheduler's and workers' INFO chatter stays off the console
+        # unless --verbose (the root logger then lets INFO through).
+        quiet = logging.getLogger().getEffectiveLevel() > logging.INFO
         cluster = LocalCluster(
-            n_workers=ex.workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=ex.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            silence_logs=logging.ERROR if quiet else logging.INFO,
         )
         client = Client(cluster)
     try:

@@ -1,0 +1,62 @@
+"""A quiet console: only the ``cosim`` logger speaks unless ``--verbose``.
+
+Third-party libraries talk a lot on their own: dask/distributed log ~35 INFO
+lines per study, transformers draws weight-loading bars and warns about
+``attention_mask``, peft warns about configs. By default their loggers are
+set to ERROR, their Python warnings are ignored, and Hugging Face progress
+bars are off; ``--verbose`` lets them all through, ``--debug`` too (plus
+cosim's DEBUG logs and tracebacks).
+
+Global flags (``--debug``, ``-q/--quiet``, ``-v/--verbose``) may come before
+or after the subcommand: :func:`hoist_global_flags` moves them in front.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+
+GLOBAL_FLAGS = ("--debug", "-q", "--quiet", "-v", "--verbose")
+#: Loggers of libraries cosim drives; ERROR unless --verbose.
+NOISY_LOGGERS = ("distributed", "dask", "tornado", "asyncio", "transformers", "peft",
+                 "huggingface_hub", "accelerate", "urllib3", "filelock", "matplotlib",
+                 "PIL", "h5py", "torch")
+NOISY_WARNING_MODULES = ("transformers", "peft", "torch", "accelerate", "huggingface_hub",
+                         "distributed", "dask", "matplotlib")
+
+
+def hoist_global_flags(argv: Sequence[str]) -> list[str]:
+    """``argv`` with every global flag moved before the subcommand (stops at ``--``)."""
+    argv = list(argv)
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if a in GLOBAL_FLAGS]
+    rest = [a for a in argv[:end] if a not in GLOBAL_FLAGS]
+    return flags + rest + argv[end:]
+
+
+def configure_logging(*, debug: bool = False, quiet: bool = False,
+                      verbose: bool = False) -> None:
+    """Console logging for the CLI (see the module docstring)."""
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    loud = verbose or debug
+    root.setLevel(level if loud else logging.WARNING)
+    logging.getLogger("cosim").setLevel(level)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if loud else logging.ERROR)
+    if loud:
+        return
+    # Read when these libraries load (after this runs: the handlers import them lazily).
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+    os.environ.setdefault("DASK_DISTRIBUTED__LOGGING__DISTRIBUTED", "error")
+    for module in NOISY_WARNING_MODULES:
+        warnings.filterwarnings("ignore", module=rf"{module}(\..*)?")
