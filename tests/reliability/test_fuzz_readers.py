@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cosim.channels.config import TRACE_FORMATS
@@ -28,12 +28,10 @@ from cosim.errors import TraceFormatError
 from cosim.scenario import load_scenario
 from cosim.sim.runner import run_scenario
 from cosim.trace.reader import RunTrace, read_trace
+from tests.conftest import fuzz_settings
 from tests.sim.conftest import DETERMINISTIC, ScriptedBackend
 
-EXAMPLES = 200
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow,
-                                           HealthCheck.function_scoped_fixture])
+SETTINGS = fuzz_settings(share=3)  # three properties fuzz the run-trace reader
 
 
 def _reference_trace() -> bytes:

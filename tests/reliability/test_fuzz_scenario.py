@@ -9,8 +9,9 @@ Whatever the input, loading a scenario gives a :class:`Scenario` or raises
 - random character edits of a valid scenario's text;
 - random ``--set`` strings, and well-formed keys from the schema with random values.
 
-Examples per property are set by ``max_examples`` below (reported in the
-issue's closing note).
+Budgets: the hypothesis profile loaded by ``tests/conftest.py`` (10,000 examples
+for the loader and 10,000 for ``--set`` in the full suite, a tenth in the fast
+tier), split over the properties of each parser.
 """
 
 from __future__ import annotations
@@ -23,16 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cosim.errors import ScenarioError
 from cosim.scenario import Scenario, load_scenario
+from tests.conftest import fuzz_settings
 from tests.sim.conftest import TINY_REAL
 
-EXAMPLES = 300
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+LOADER = fuzz_settings(share=4)    # four properties fuzz the scenario loader
+OVERRIDES = fuzz_settings(share=2)  # two fuzz --set overrides
 
 VALID = yaml.safe_load(TINY_REAL)
 VALID["channel"] = {"trace": "t.csv", "loop": True}
@@ -101,13 +102,13 @@ def _dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-@SETTINGS
+@LOADER
 @given(doc=_data)
 def test_random_yaml_documents(doc: Any) -> None:
     _load_text(_dump(doc))
 
 
-@SETTINGS
+@LOADER
 @given(text=st.text(max_size=300))
 def test_random_text(text: str) -> None:
     _load_text(text)
@@ -125,7 +126,7 @@ def _delete(node: Any, path: tuple[Any, ...]) -> None:
     del node[path[-1]]
 
 
-@SETTINGS
+@LOADER
 @given(
     edits=st.lists(
         st.tuples(st.sampled_from(["replace", "delete", "add"]),
@@ -152,7 +153,7 @@ def test_mutations_of_a_valid_scenario(edits: list[tuple[str, tuple[Any, ...], A
     _load_text(_dump(doc))
 
 
-@SETTINGS
+@LOADER
 @given(
     edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 3), st.text(max_size=3)),
                    min_size=1, max_size=5)
@@ -172,13 +173,13 @@ _override_values = st.one_of(
 )
 
 
-@SETTINGS
+@OVERRIDES
 @given(overrides=st.lists(st.text(max_size=40), min_size=1, max_size=3))
 def test_random_override_strings(overrides: list[str]) -> None:
     _load_text(_dump(VALID), overrides)
 
 
-@SETTINGS
+@OVERRIDES
 @given(
     overrides=st.lists(
         st.tuples(st.sampled_from(SCHEMA_KEYS), _override_values).map(lambda kv: "=".join(kv)),
