@@ -276,7 +276,9 @@ class DistillationBackend(Backend):
         L = self.data_config.seq_len
         own = self.data.tests[self.data.own_domain[client]][: max(1, budget // L)]
         splits = {"own": own, "union": self.data.union_test(budget)}
-        return evaluate_client(state.model, splits, self.config.batch_size * 2)
+        rows = evaluate_client(state.model, splits, self.config.batch_size * 2)
+        state.trainer.check_learning(rows)  # warns once if the client cannot beat uniform
+        return rows
 
     # ---- checkpoints --------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

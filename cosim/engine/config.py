@@ -132,8 +132,8 @@ class DataConfig:
     seq_len: int = 64
     shard_tokens: int = 8192
     test_fraction: float = 0.1
-    # Cap on test tokens evaluated per domain (evaluation cost).
-    eval_tokens: int = 512
+    # Held-out tokens scored per split (own domain, union); DESIGN 1.7 asks for >= 2,000.
+    eval_tokens: int = 2048
     # Tokenisation cache; None: $COSIM_CACHE_DIR/tokens or ~/.cache/cosim/tokens.
     cache_dir: str | None = None
 
