@@ -189,6 +189,34 @@ def test_every_client_autocorrelation_is_j0(rayleigh_h, lag):
     check_spread(per_client, var)
 
 
+def test_one_client_marginals_over_a_long_time():
+    """A single client's time averages of g, g², outage and capacity → the closed forms.
+
+    10 000 slots GAP apart (1.3 h). For any functions f, f' of two jointly
+    circular Gaussian samples with correlation ρ, |Cov(f(a), f'(b))| ≤ |ρ| sd sd
+    (the maximal correlation of a Gaussian pair is |ρ|: Lancaster), so the time
+    average of f has variance at most ``Var f · N⁻² Σ_ik |R(t_i − t_k)|``; for g
+    itself the exact ``N⁻² Σ_ik R²`` applies (module docstring).
+    """
+    n = 10_000
+    ch = channel(1, seed=12)
+    g = np.concatenate([10 ** (ch.block(k * GAP, 1).snr_db[:, 0, 0] / 10) for k in range(n)])
+    k = np.arange(-(n - 1), n)
+    weight = (n - np.abs(k)) / n**2
+    abs_sum = float(np.sum(weight * np.abs(corr(k * GAP))))
+    sq_sum = float(np.sum(weight * corr(k * GAP) ** 2))
+    assert abs(g.mean() - 1) < Z * np.sqrt(sq_sum)  # Var g = 1, Cov = R²
+    assert abs(np.mean(g**2) - 2) < Z * np.sqrt(20 * abs_sum)  # Var g² = 24 − 4
+    for x_db in (-10.0, 0.0, 3.0):
+        p = 1 - np.exp(-(10 ** (x_db / 10)))
+        assert abs(np.mean(g < 10 ** (x_db / 10)) - p) < Z * np.sqrt(p * (1 - p) * abs_sum)
+    # capacity at 10 dB: moments of log2(1 + 10 g), g ~ Exp(1), by quadrature
+    u, wq = np.polynomial.laguerre.laggauss(100)
+    c1, c2 = np.sum(wq * np.log2(1 + 10 * u)), np.sum(wq * np.log2(1 + 10 * u) ** 2)
+    assert c1 == pytest.approx(np.exp(0.1) * exp1(0.1) / np.log(2), abs=1e-6)
+    assert abs(np.mean(np.log2(1 + 10 * g)) - c1) < Z * np.sqrt((c2 - c1**2) * abs_sum)
+
+
 def test_one_client_over_a_long_time_matches_j0():
     """A single client, 600 s of 1.5-cycle-spaced windows: its own J0 and mean power."""
     windows = 1200
