@@ -33,6 +33,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "inspect", help="summarise a run trace", description="Print a summary of a run trace."
     )
     inspect.add_argument("trace", metavar="RUN.h5")
+    fmt = inspect.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true",
+                     help="print the summary figures and per-round table as JSON")
+    fmt.add_argument("--csv", action="store_true", help="print the per-round table as CSV")
     inspect.set_defaults(handler=run_inspect)
 
 
@@ -115,5 +119,16 @@ def run_inspect(args: argparse.Namespace) -> int:
     from cosim.trace.reader import read_trace
     from cosim.trace.summary import summarize
 
-    print(summarize(read_trace(args.trace)))
+    trace = read_trace(args.trace)
+    if args.json or args.csv:
+        from cosim.analysis.export import round_table, run_record
+
+        if args.json:
+            import json
+
+            print(json.dumps(run_record(trace), indent=2))
+        else:
+            print(round_table(trace).to_csv(index=False), end="")
+        return 0
+    print(summarize(trace))
     return 0

@@ -30,11 +30,13 @@ def summarize(trace: RunTrace) -> str:
         f"wall time  {a.get('start_wall_time', '')} → {end}",
     ]
     dist = cfg.get("distillation", {})
-    if dist:
-        lines.append(f"method     {dist.get('method')}  rounds {dist.get('rounds')}")
     clients = trace["clients"]
     rounds = trace["rounds"]
     transfers = trace["transfers"]
+    if dist and (len(rounds) or a.get("command") in ("run", "engine")):
+        # A wireless-only trace has no method and no rounds (its config has defaults only).
+        lines.append(f"method     {dist.get('method')}  rounds {len(rounds)} of "
+                     f"{dist.get('rounds')} planned")
     if len(clients):
         lines.append(f"clients    {len(clients)}")
         for row in clients.itertuples():
@@ -51,8 +53,8 @@ def summarize(trace: RunTrace) -> str:
         lines.append(
             f"bytes      uplink {_fmt_bytes(rounds['uplink_bytes'].sum())}  "
             f"downlink {_fmt_bytes(rounds['downlink_bytes'].sum())}  "
-            f"missed uploads {int(rounds['n_missed'].sum())}"
-            f"  partial {int(rounds['n_partial'].sum())}"
+            f"uploads missed {int(rounds['n_missed'].sum())}"
+            f"  cut off with some records delivered {int(rounds['n_partial'].sum())}"
         )
     elif len(transfers):
         ul = transfers[transfers["direction"] == "ul"]
@@ -65,14 +67,18 @@ def summarize(trace: RunTrace) -> str:
     packets = trace["packets"]
     if len(packets):
         lost = int(packets["lost"].sum())
+        sent = packets[packets["attempts"] > 0]
+        tx = f"{sent['attempts'].mean():.2f}" if len(sent) else "-"
         lines.append(
-            f"packets    {len(packets)}  lost {lost}"
-            f"  mean attempts {packets['attempts'].mean():.2f}"
+            f"packets    {len(packets)}  lost {lost}  never sent {len(packets) - len(sent)}"
+            f"  transmissions per sent packet {tx}"
         )
     metrics = trace["metrics"]
     if len(metrics):
         last = metrics[metrics["round"] == metrics["round"].max()]
-        lines.append(f"metrics    after round {int(last['round'].iloc[0])}:")
+        r = int(last["round"].iloc[0])
+        when = "before training" if r < 0 else f"after round {r + 1} of {len(rounds)}"
+        lines.append(f"metrics    {when} (accuracy: next-token top-1; perplexity):")
         table = last.pivot_table(
             index="client", columns="split", values=["perplexity", "accuracy"], aggfunc="mean"
         )

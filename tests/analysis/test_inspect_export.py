@@ -1,0 +1,64 @@
+"""``cosim inspect``: JSON/CSV exports that parse, wording, wireless-only traces."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cosim.cli import main
+from cosim.scenario import load_scenario
+from cosim.sim.runner import run_scenario
+from tests.sim.conftest import DETERMINISTIC, ScriptedBackend
+
+
+@pytest.fixture
+def run_trace(tmp_path: Path) -> Path:
+    scenario = tmp_path / "det.yaml"
+    scenario.write_text(DETERMINISTIC)
+    out = tmp_path / "run.h5"
+    run_scenario(load_scenario(scenario), out, progress=False, plots=False,
+                 backend=ScriptedBackend())
+    return out
+
+
+def test_inspect_json_is_pure_json_with_summary_and_rounds(
+        run_trace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(run_trace), "--json", "-q"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "completed" and doc["command"] == "run"
+    assert len(doc["rounds"]) == 2 == doc["summary"]["rounds"]
+    assert doc["rounds"][1]["cum_uplink_bytes"] == doc["summary"]["uplink_bytes"]
+
+
+def test_inspect_csv_is_the_round_table(run_trace: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(run_trace), "--csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(table["round"]) == [0, 1]
+    assert (table["latency_s"] == table["end_s"] - table["start_s"]).all()
+
+
+def test_summary_wording(run_trace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(run_trace)]) == 0
+    out = capsys.readouterr().out
+    assert "rounds 2 of 2 planned" in out
+    assert "transmissions per sent packet" in out and "mean attempts" not in out
+    assert "after round 2 of 2" in out
+
+
+def test_wireless_only_trace_shows_no_method_or_rounds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "w.yaml"
+    scenario.write_text("name: w\nseed: 4\nclients:\n  - {name: a, count: 2, distance_m: 100}\n"
+                        "wireless:\n  traffic: {payload_bytes: 2000, period_s: 0.1, rounds: 1}\n")
+    out = tmp_path / "w.h5"
+    assert main(["wireless", str(scenario), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "method" not in text and "rounds " not in text
+    assert "transfers" in text
