@@ -43,6 +43,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(a scenario cannot allow this by itself)",
     )
     run.add_argument("--no-plots", action="store_true", help="do not write plots")
+    run.add_argument(
+        "--keep-checkpoint", action="store_true",
+        help="keep RUN.h5.ckpt after the run completes (by default a finished run removes it)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(handler=run_command)
 
@@ -126,6 +130,10 @@ def _run_locked(args: argparse.Namespace, loaded: LoadedScenario, out: Path) -> 
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if not args.keep_checkpoint:  # only a resume needs it, and a completed run has none
+        from cosim.sim.checkpoint import checkpoint_path
+
+        checkpoint_path(out).unlink(missing_ok=True)
     print(summarize(read_trace(out)))
     if loaded.config.output.plots and not args.no_plots:
         print(f"plots      {out.with_name(out.stem + '_plots')}/ (PNG and PDF)")

@@ -51,6 +51,7 @@ def execute_run(spec: RunSpec, threads: int = 1) -> RunOutcome:
     """Run one study point in this process (the executors' unit of work)."""
     import torch
 
+    from cosim.sim.checkpoint import checkpoint_path
     from cosim.sim.runner import run_scenario
 
     torch.set_num_threads(threads)
@@ -58,6 +59,7 @@ def execute_run(spec: RunSpec, threads: int = 1) -> RunOutcome:
         loaded = load_scenario(spec.scenario_path, list(spec.overrides))
         spec.trace_path.parent.mkdir(parents=True, exist_ok=True)
         run_scenario(loaded, spec.trace_path, progress=False, plots=False)
+        checkpoint_path(spec.trace_path).unlink(missing_ok=True)  # finished: never resumed
     except CosimError as exc:
         return RunOutcome(spec.run_id, "failed", str(exc))
     except Exception as exc:  # one failing run must not sink the study

@@ -51,6 +51,7 @@ def test_cosim_run_cli_writes_a_consistent_trace(tmp_path: Path) -> None:
     ]
     assert (tmp_path / "run_plots" / "k_vs_snr.pdf").is_file()
     assert "plots      " in proc.stdout
+    assert not (tmp_path / "run.h5.ckpt").exists()  # a finished run removes its checkpoint
 
 
 def test_lower_snr_gives_smaller_k_inside_a_run(tmp_path: Path) -> None:
