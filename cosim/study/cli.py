@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cosim.errors import ScenarioError, TraceFormatError
+
+if TYPE_CHECKING:
+    from cosim.study.config import StudyConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -17,6 +21,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "skipped; writes summary.csv and plots into the study's output directory.",
     )
     study.add_argument("study", metavar="STUDY.yaml")
+    study.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a scenario setting in every run (repeatable), e.g. distillation.rounds=2",
+    )
+    study.add_argument("--out", metavar="DIR", help="output directory (default: output_dir)")
+    study.add_argument("--dry-run", action="store_true",
+                       help="validate every run and list what would run, without running")
     study.add_argument(
         "--executor", choices=("local", "dask"), help="override the study's executor kind"
     )
@@ -51,7 +62,16 @@ def run_study_command(args: argparse.Namespace) -> int:
         if args.workers < 1:
             raise ScenarioError(f"--workers: must be >= 1, got {args.workers}")
         executor = dataclasses.replace(executor, workers=args.workers)
-    config = dataclasses.replace(config, executor=executor)
+    extra = {}
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ScenarioError(f"--set {item!r}: expected KEY=VALUE")
+        extra[key.strip()] = value
+    config = dataclasses.replace(config, executor=executor, set={**config.set, **extra},
+                                 output_dir=args.out or config.output_dir)
+    if args.dry_run:
+        return _dry_run(config, study_dir)
     summary, outcomes = run_study(config, study_dir)
     failed = [o for o in outcomes if o.status == "failed"]
     columns = [c for c in ("run_id", "status", "final_mean_accuracy", "uplink_bytes",
@@ -63,6 +83,22 @@ def run_study_command(args: argparse.Namespace) -> int:
     for outcome in failed:
         print(f"failed: {outcome.run_id}: {outcome.message}")
     return 1 if failed else 0
+
+
+def _dry_run(config: StudyConfig, study_dir: Path) -> int:
+    """Validate every run; list each with 'finished' or 'to run' and its trace path."""
+    from cosim.study.config import expand_runs
+    from cosim.study.runner import is_finished, validate_runs
+
+    specs = expand_runs(config, study_dir)
+    validate_runs(specs)
+    todo = 0
+    for spec in specs:
+        done = is_finished(spec.trace_path)
+        todo += not done
+        print(f"{'finished' if done else 'to run':<9} {spec.run_id}  {spec.trace_path}")
+    print(f"{len(specs)} runs, {todo} to run (dry run: nothing was run)")
+    return 0
 
 
 def run_plot_command(args: argparse.Namespace) -> int:

@@ -104,3 +104,19 @@ def test_dask_executor_on_a_local_cluster(tmp_path: Path) -> None:
     summary, outcomes = run_study(config, study_dir)
     assert sorted(o.status for o in outcomes) == ["completed", "completed"]
     assert len(summary) == 2
+
+
+def test_dry_run_with_set_and_out_lists_runs_without_running(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cosim.cli import main
+
+    study = _write(tmp_path)
+    out = tmp_path / "elsewhere"
+    argv = ["study", str(study), "--dry-run", "--set", "distillation.rounds=2", "--out", str(out)]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"to run    method=fd_topk,seed=1  {out}/runs/method=fd_topk,seed=1.h5"
+    assert lines[-1] == "4 runs, 4 to run (dry run: nothing was run)"
+    assert not out.exists()
+    assert main(["study", str(study), "--dry-run", "--set", "distillation.rouns=2"]) == 2
+    assert "did you mean 'rounds'" in capsys.readouterr().err
