@@ -60,7 +60,7 @@ def _network_departures(path: str, slot_s: float, transfers, n_clients: int = 1)
     return out
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(stamps=schedules(), t0_ms=st.floats(0, 200, allow_nan=False),
        n_bytes=st.integers(1, 60_000), slot_s=st.sampled_from(SLOTS_S))
 def test_completion_is_the_opportunity_mahimahi_uses(tmp_path_factory, stamps, t0_ms, n_bytes,
@@ -80,7 +80,7 @@ def test_completion_is_the_opportunity_mahimahi_uses(tmp_path_factory, stamps, t
     assert int(sched.time_of(np.array([g]))[0]) == ref[-1]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(stamps=schedules(), slot_s=st.sampled_from(SLOTS_S),
        transfers=st.lists(st.tuples(st.floats(0, 30, allow_nan=False), st.integers(1, 9000)),
                           min_size=2, max_size=5))
@@ -178,7 +178,7 @@ def test_rate_view_matches_the_legacy_rate_series(tmp_path):
     assert np.array_equal(rates, trace.values[k, 0])
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(stamps=schedules(), fmt=st.sampled_from(["native_csv", "native_h5"]))
 def test_mahimahi_to_rate_to_mahimahi_is_byte_exact(tmp_path_factory, stamps, fmt):
     """Lines at 0 ms included (issue 12 item 7); the CSV keeps the period too."""
