@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from cosim import __version__
-from cosim.console import configure_logging, hoist_global_flags
+from cosim.console import configure_logging, hoist_global_flags, order_and_exemplify
 from cosim.errors import CosimError
 
 log = logging.getLogger("cosim")
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.add_parser(subparsers)
+    order_and_exemplify(subparsers)
     return parser
 
 

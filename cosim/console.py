@@ -13,6 +13,7 @@ or after the subcommand: :func:`hoist_global_flags` moves them in front.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -60,3 +61,25 @@ def configure_logging(*, debug: bool = False, quiet: bool = False,
     os.environ.setdefault("DASK_DISTRIBUTED__LOGGING__DISTRIBUTED", "error")
     for module in NOISY_WARNING_MODULES:
         warnings.filterwarnings("ignore", module=rf"{module}(\..*)?")
+
+
+#: Subcommands in the order of a study's workflow, each with one example.
+WORKFLOW: dict[str, str] = {
+    "validate": "cosim validate scenarios/quickstart.yaml --print yaml",
+    "run": "cosim run scenarios/quickstart.yaml --out runs/q.h5",
+    "inspect": "cosim inspect runs/q.h5 --json",
+    "plot": "cosim plot runs/q.h5",
+    "study": "cosim study scenarios/methods_study.yaml --dry-run",
+    "engine": "cosim engine scenarios/quickstart.yaml --out runs/engine.h5",
+    "wireless": "cosim wireless scenarios/urban_mobility.yaml --out runs/w.h5",
+    "trace": "cosim trace info channels/ped_umi_3p5ghz.csv",
+}
+
+
+def order_and_exemplify(subparsers: argparse._SubParsersAction) -> None:
+    """List subcommands in :data:`WORKFLOW` order and end each help page with its example."""
+    rank = {name: i for i, name in enumerate(WORKFLOW)}
+    subparsers._choices_actions.sort(key=lambda a: rank.get(a.dest, len(rank)))
+    for name, parser in subparsers.choices.items():
+        if name in WORKFLOW and not parser.epilog:
+            parser.epilog = f"example: {WORKFLOW[name]}"

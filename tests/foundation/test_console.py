@@ -37,3 +37,16 @@ def test_only_cosim_speaks_unless_verbose() -> None:
         assert logging.getLogger("distributed.scheduler").isEnabledFor(logging.INFO)
     finally:
         configure_logging()
+
+
+def test_help_lists_subcommands_in_workflow_order_with_an_example_each() -> None:
+    from cosim.cli import build_parser
+    from cosim.console import WORKFLOW
+
+    parser = build_parser()
+    text = parser.format_help()
+    positions = [text.index(f"    {name} ") for name in WORKFLOW]
+    assert positions == sorted(positions)
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, page in sub.choices.items():
+        assert f"example: {WORKFLOW[name]}" in " ".join(page.format_help().split()), name
