@@ -140,6 +140,12 @@ class RunTrace:
         """'completed', 'running' (writer killed or still going), 'failed' or 'interrupted'."""
         return str(self.attrs.get("status", "unknown"))
 
+    @property
+    def versions(self) -> dict[str, str]:
+        """Python, torch, transformers, peft, numpy, cosim and platform that wrote the
+        trace (``{}`` before schema 1.2)."""
+        return json.loads(self.attrs.get("versions_json", "{}"))
+
     def __getitem__(self, table: str) -> pd.DataFrame:
         return self.tables[table]
 
@@ -194,7 +200,11 @@ def _read(path: Path, tables: list[str] | None) -> RunTrace:
                 if group is None or column.name not in group:
                     raise TraceFormatError(f"{path}: missing dataset /{table}/{column.name}")
                 data[column.name] = _decode(group[column.name][:n])
-            out[table] = pd.DataFrame(data)
+            frame = pd.DataFrame(data)
+            # Units and meanings travel with the table (pandas keeps attrs through copies).
+            frame.attrs["units"] = {c.name: c.unit for c in TABLES[table]}
+            frame.attrs["descriptions"] = {c.name: c.description for c in TABLES[table]}
+            out[table] = frame
     return RunTrace(path=path, attrs=attrs, tables=out)
 
 

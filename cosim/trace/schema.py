@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 ColumnType = Literal["f8", "i8", "bool", "str"]
 
@@ -112,6 +112,8 @@ TABLES: dict[str, tuple[Column, ...]] = {
 ROOT_ATTRIBUTES: dict[str, str] = {
     "schema_version": "trace schema version (this document's)",
     "cosim_version": "cosim package version that wrote the file",
+    "versions_json": "JSON {python, torch, transformers, peft, numpy, cosim, platform} of the "
+                     "writing environment (schema 1.2; no host name)",
     "scenario_yaml": "the scenario file's text, verbatim",
     "scenario_path": "the scenario file's path as given",
     "overrides_json": "JSON list of --set overrides applied",

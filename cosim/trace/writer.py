@@ -27,6 +27,7 @@ import numpy as np
 from cosim import __version__
 from cosim.errors import CosimError, OutputError
 from cosim.trace.lock import OutputLock
+from cosim.trace.provenance import environment_versions
 from cosim.trace.schema import SCHEMA_VERSION, TABLES, Column
 
 CHUNK_ROWS = 4096
@@ -132,6 +133,7 @@ class TraceWriter:
                 {
                     "schema_version": SCHEMA_VERSION,
                     "cosim_version": __version__,
+                    "versions_json": json.dumps(environment_versions(), sort_keys=True),
                     "scenario_yaml": scenario_yaml,
                     "scenario_path": scenario_path,
                     "overrides_json": json.dumps(list(overrides)),
