@@ -195,7 +195,7 @@ class RoundProtocol:
             for d, cl, n, dl, r, t in state["submissions"]
         ]
         self.applied = {int(c): base64.b64decode(p) for c, p in state["applied"].items()}
-        self.downlink = base64.b64decode(state["downlink"])
+        self.downlink = base64.b64decode(state.get("downlink", ""))
         for c, t_end, r, events in state["inflight"]:
             self.inflight[c] = (t_end, r, events)
             self.client_processes.append(self.env.process(self._tail(c, t_end, r, events)))
