@@ -509,10 +509,13 @@ def run_lockstep(engines: list[MacEngine], stop_slot: int) -> list[list[int]]:
     retry_at, backoff = s, 1
     while active and s < stop_slot:
         if single is not None and s >= retry_at:
-            n = run_window(single, s, stop_slot)
+            n, done = run_window(single, s, stop_slot)
             if n:
                 s += n
                 backoff = 1
+                if done:
+                    out[active[0][0]] = done
+                    break
                 continue
             backoff = min(2 * backoff, 16)
             retry_at = s + backoff

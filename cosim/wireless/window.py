@@ -9,9 +9,9 @@ slot by slot costs about a millisecond of Python per slot at K = 100. In a
 * the window is at most one HARQ round trip long, so the retransmissions due
   in it were all decided before it, and a TB failing in it is retransmitted
   after it;
-* every link with data or a pending retransmission has a current transfer with
-  more bytes left than the window could carry (no transfer finishes, nobody
-  runs dry), and each pending retransmission belongs to that transfer;
+* every link with data keeps at least a byte after its TBs (nobody runs dry);
+  a transfer with no new bytes left may finish when its last pending
+  retransmission resolves, which ends the window at that slot;
 * in every slot all eligible links are served (K = E) and want at least their
   share, plus one RB where the spare RBs are dealt (in round-robin order, so
   the metric order does not change any link's RBs); a link whose RBs carry
@@ -49,24 +49,24 @@ def window_ok(eng: MacEngine) -> bool:
     )
 
 
-def run_window(eng: MacEngine, s: int, stop_slot: int) -> int:
-    """Simulate slots ``s …`` of a steady window; returns how many (0: not steady at s)."""
+NOT_STEADY: tuple[int, list[int]] = (0, [])
+
+
+def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
+    """Simulate slots ``s …`` of a steady window: ``(slots done, transfers finished)``.
+
+    ``(0, [])`` when slot s is not steady. A transfer whose last pending
+    retransmission resolves in the window ends it at that slot, as the per-slot
+    loop stops after a slot in which transfers finished.
+    """
     if not window_ok(eng):
-        return 0
+        return NOT_STEADY
     ch = eng.chunk
     k0 = ch.index(s, stop_slot, eng.chunk_slots)
     w_max = min(eng.R, stop_slot - s, ch.n - k0)
-    if w_max <= 0:
-        return 0
     active = eng.need > 0
-    pending = eng.proc_tb >= 0  # [R, L]
-    if (pending.any(axis=0) & ~active).any():
-        return 0
-    if not active.any():
-        return 0
-    rows_p = eng.proc_tb[pending]
-    if rows_p.size and (eng.tbs.transfer[rows_p] != eng.cur[np.nonzero(pending)[1]]).any():
-        return 0
+    if w_max <= 0 or not active.any():
+        return NOT_STEADY
 
     # per slot (rows w): retransmitting links, free RBs, eligible links, share, spare RBs
     L, R = eng.L, eng.R
@@ -79,7 +79,7 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> int:
     bad = (k == 0) | (k != e)
     n_w = int(np.argmax(bad)) if bad.any() else w_max
     if n_w == 0:
-        return 0
+        return NOT_STEADY
     free, elig, e, retx = free[:n_w], elig[:n_w], e[:n_w], retx[:n_w]
     share = free // e
     spare = np.zeros(n_w, dtype=np.int64) if eng.scheduler == "equal_share" else free - e * share
@@ -129,7 +129,7 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> int:
     if bad_w.any():
         n_w = int(np.argmax(bad_w))
         if n_w == 0:
-            return 0
+            return NOT_STEADY
     g = g[:n_w]
     if isinstance(lm, McsTableLinkModel):
         mcs = mcs_wide[:n_w] if lm.wideband else lm.select(g)
@@ -143,10 +143,11 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> int:
 def _commit(
     eng: MacEngine, s: int, retx_links: list[np.ndarray], nbytes: np.ndarray, nmat: np.ndarray,
     g: np.ndarray, mcs: np.ndarray, kk: np.ndarray, hist: tuple[list[np.ndarray], list[int]],
-) -> int:  # fmt: skip
+) -> tuple[int, list[int]]:  # fmt: skip
     """Apply the window, vectorised over its slots: retransmissions, new TBs, PF, RR."""
     ch, log, lm = eng.chunk, eng.tbs, eng.link_model
     n_w = len(retx_links)
+    closing_done: list[int] = []
     # --- retransmissions due in the window (one HARQ process per slot)
     rw = np.concatenate([np.full(x.size, w) for w, x in enumerate(retx_links)]).astype(np.int64)
     r_links = np.concatenate(retx_links).astype(np.int64)
@@ -159,8 +160,22 @@ def _commit(
         bler = np.broadcast_to(lm.bler(log.mcs[r_rows, 0], acc), acc.shape)
         r_ok = ~(ch.u[kk[rw], r_links] < bler)
         give_up = ~r_ok & (ntx >= eng.max_tx)
+        cut = n_w
         if eng.arq and give_up.any():  # ARQ re-queues bytes: the next slot is not steady
-            n_w = int(rw[give_up].min()) + 1
+            cut = int(rw[give_up].min()) + 1
+        # transfers with no new bytes left end when their last pending TB resolves
+        closing = log.transfer[r_rows] != eng.cur[r_links]
+        if closing.any():
+            resolved = r_ok | (give_up & (not eng.arq))
+            pend_tr = log.transfer[eng.proc_tb[eng.proc_tb >= 0]]
+            r_tr = log.transfer[r_rows]
+            for t in np.unique(r_tr[closing]):
+                mine = r_tr == t
+                if int(mine.sum()) == int((pend_tr == t).sum()) and resolved[mine].all():
+                    cut = min(cut, int(rw[mine].max()) + 1)
+                    closing_done.append(int(t))
+        if cut < n_w:
+            n_w = cut
             keep = rw < n_w
             rw, r_links, r_proc, r_rows = rw[keep], r_links[keep], r_proc[keep], r_rows[keep]
             acc, ntx, r_ok, give_up = acc[keep], ntx[keep], r_ok[keep], give_up[keep]
@@ -215,7 +230,7 @@ def _commit(
         eng.pf.scaled += eng.pf.gain(t) * served[w]
     eng.next_slot = s + n_w
     eng.slots_simulated += n_w
-    return n_w
+    return n_w, (eng._finished(closing_done) if closing_done else [])
 
 
 def _deliver(eng: MacEngine, rows: np.ndarray, slots: np.ndarray) -> None:

@@ -58,9 +58,9 @@ def test_steady_windows_match_the_reference(bench, monkeypatch):
     done = []
 
     def counted(eng, s, stop):
-        n = window.run_window(eng, s, stop)
+        n, finished = window.run_window(eng, s, stop)
         done.append(n)
-        return n
+        return n, finished
 
     monkeypatch.setattr(mac, "run_window", counted)
     payload = 30_000

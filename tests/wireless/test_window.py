@@ -1,0 +1,92 @@
+"""The multi-slot window path gives exactly what slot-by-slot stepping gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import simpy
+
+import cosim.wireless.mac as mac
+import cosim.wireless.window as window
+from cosim.wireless.config import (
+    CqiTableLink,
+    MacConfig,
+    McsTableLink,
+    PacketConfig,
+    ShannonLink,
+    WirelessConfig,
+)
+from cosim.wireless.network import WirelessNetwork
+
+CONFIGS = {
+    "shannon-arq": WirelessConfig(
+        link=ShannonLink(bler=0.3),
+        packets=PacketConfig(harq_max_tx=2, arq_on_harq_failure=True),
+    ),
+    "shannon-lost": WirelessConfig(
+        link=ShannonLink(bler=0.2), packets=PacketConfig(harq_max_tx=2, arq_on_harq_failure=False)
+    ),
+    "cqi-chase": WirelessConfig(link=CqiTableLink(target_bler=0.1)),
+    "lte-equal-share": WirelessConfig(
+        link=McsTableLink(table="lte", csi_step_db=0.125),
+        mac=MacConfig(scheduler="equal_share", min_rbs_per_ue=3),
+        packets=PacketConfig(mtu_bytes=1472, header_bytes=30, tb_header_bytes=2),
+    ),
+    "nr-round-robin": WirelessConfig(
+        link=McsTableLink(table="nr_256qam"), mac=MacConfig(scheduler="round_robin")
+    ),
+}
+#: cases whose slots are never steady: 100 UEs but 33 shares of 3 RBs (K < E)
+NEVER_STEADY = {("lte-equal-share", 100)}
+
+
+def run(cfg: WirelessConfig, n: int, windows: bool, monkeypatch) -> tuple[list, int]:
+    calls = []
+
+    def patched(eng, s, stop):
+        out = window.run_window(eng, s, stop) if windows else window.NOT_STEADY
+        calls.append(out[0])
+        return out
+
+    monkeypatch.setattr(mac, "run_window", patched)
+    rng = np.random.default_rng(5)
+    d = rng.uniform(30, 450, n)
+    env = simpy.Environment()
+    net = WirelessNetwork(env, cfg, d, np.full(n, 2.0), np.random.default_rng(9))
+    results = []
+
+    def client(c: int):
+        for r in range(3):  # three rounds, sizes differing by client
+            yield env.timeout(max(0.0, 0.15 * r - env.now))
+            results.append((yield net.uplink(c, 2000 + 900 * c, round=r)))
+
+    for c in range(n):
+        env.process(client(c))
+    env.run(until=2.0)
+    results += net.close()
+    return results, sum(calls)
+
+
+CASES = [
+    pytest.param(name, n, marks=() if (name, n) == ("shannon-arq", 37) else pytest.mark.slow)
+    for name in CONFIGS
+    for n in (37, 100)
+]
+
+
+@pytest.mark.parametrize(("name", "n"), CASES)
+def test_windows_change_nothing(name, n, monkeypatch):
+    """Three rounds of uploads of different sizes by 37 or 100 UEs, with HARQ, ARQ or
+    losses, CQI or MCS/TBS links: every transfer's end, bytes, packet delivery times and
+    attempts are equal with and without the window path."""
+    cfg = CONFIGS[name]
+    on, slots_in_windows = run(cfg, n, True, monkeypatch)
+    off, _ = run(cfg, n, False, monkeypatch)
+    assert (slots_in_windows > 0) == ((name, n) not in NEVER_STEADY)
+    key = lambda r: (r.client, r.round)  # noqa: E731
+    on, off = sorted(on, key=key), sorted(off, key=key)
+    assert [key(r) for r in on] == [key(r) for r in off]
+    for a, b in zip(on, off, strict=True):
+        assert a.end_s == b.end_s and a.delivered_bytes == b.delivered_bytes
+        np.testing.assert_array_equal(a.packets.delivery_s, b.packets.delivery_s)
+        np.testing.assert_array_equal(a.packets.attempts, b.packets.attempts)
