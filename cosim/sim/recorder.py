@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,8 @@ class Recorder:
             t: defaultdict(list) for t in TABLES
         }
         self.event_log: list[tuple[float, int, str, int]] = []
+        # Called as on_event(kind, client, round) after each event (progress display).
+        self.on_event: Callable[[str, int, int], None] | None = None
 
     def row(self, table: str, **values: Any) -> None:
         """Buffer one row of ``table`` (every column must be given)."""
@@ -56,6 +59,8 @@ class Recorder:
             "events", time_s=time_s, client=client, kind=kind, round=round_index, bytes=n_bytes,
             k=k, tokens=tokens, snr_db=snr_db, detail=detail,
         )
+        if self.on_event is not None:
+            self.on_event(kind, client, round_index)
 
     def transfer(self, result: TransferResult) -> None:
         """One transfer and its packets (rows as the wireless-only runner writes them)."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,6 +158,23 @@ def loaded_from_trace(trace_path: Path, *, trust_remote_code: bool = False) -> L
     return LoadedScenario(config=config, text=text, path=path, overrides=overrides)
 
 
+def _inside_round_progress(bar: tqdm, n_clients: int) -> Callable[[str, int, int], None]:
+    """Show the latest protocol event inside a round (a long round is not a frozen bar);
+    redrawn at most twice a second."""
+    last = [0.0]
+
+    def show(kind: str, client: int, round_index: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.5:
+            return
+        last[0] = now
+        who = "server" if client < 0 else f"client {client + 1}/{n_clients}"
+        bar.set_postfix_str(f"round {round_index + 1}: {kind.replace('_', ' ')} ({who})",
+                            refresh=True)
+
+    return show
+
+
 def run_scenario(
     loaded: LoadedScenario,
     out_path: Path,
@@ -240,6 +259,8 @@ def run_scenario(
                 })
 
         protocol.on_round_end = round_done
+        if progress:
+            recorder.on_event = _inside_round_progress(bar, len(names))
         server = env.process(protocol.server(first_round))
         while not server.processed:
             if stop is not None and stop.signum:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from cosim.errors import CosimError, TraceFormatError
+from cosim.errors import CosimError, ScenarioError, TraceFormatError
 from cosim.scenario import load_scenario
 from cosim.study.config import RunSpec, StudyConfig, expand_runs, study_output_dir
 from cosim.trace.reader import read_trace
@@ -120,6 +120,12 @@ def run_study(
     """Run (or resume) a study; write ``summary.csv`` and plots; return both."""
     specs = expand_runs(config, study_dir)
     validate_runs(specs)
+    if config.executor.kind == "dask" and executor_fn is None:
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:
+            raise ScenarioError("executor kind 'dask' needs dask.distributed: "
+                                "pip install 'cosim[dask]' (the local executor needs nothing)")
     todo = [s for s in specs if not is_finished(s.trace_path)]
     outcomes = [RunOutcome(s.run_id, "skipped") for s in specs if s not in todo]
     log.info("study %s: %d runs, %d finished, %d to run", config.name, len(specs),

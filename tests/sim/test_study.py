@@ -96,6 +96,7 @@ def test_local_study_runs_then_resumes_after_deleting_one_run(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_dask_executor_on_a_local_cluster(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")  # the optional 'dask' extra
     study = _write(tmp_path, kind="dask", workers=2)
     config, study_dir = load_study(study)
     import dataclasses
