@@ -92,6 +92,9 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
     g = gam * eng.power_boost(links[None, :], share[:, None])
     r_share = lm.rate(g, share[:, None], mcs_wide)  # what the scheduler ranks by [bit]
     bits = r_share.copy()
+    if spare.any():  # SNR and bits on one RB more, for the links spare RBs are dealt to
+        g1 = gam * eng.power_boost(links[None, :], share[:, None] + 1)
+        bits1 = lm.rate(g1, share[:, None] + 1, mcs_wide)
     nmat = np.where(elig, share[:, None], 0)
     whole = np.zeros((n_w, L))
     carry = eng.carry.copy()
@@ -104,8 +107,8 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
             pos = np.where(el, (links - rr) % L, L)
             up = np.argpartition(pos, spare[w] - 1)[: spare[w]]
             nmat[w, up] += 1
-            g[w, up] = gam[w, up] * eng.power_boost(up, share[w] + 1)
-            bits[w, up] = lm.rate(g[w, up], share[w] + 1, mcs_wide[w, up])
+            g[w, up] = g1[w, up]
+            bits[w, up] = bits1[w, up]
         b = bits[w] + carry
         wh = b // 8
         whole[w] = wh
