@@ -68,8 +68,11 @@ def run_study_command(args: argparse.Namespace) -> int:
         if not sep or not key.strip():
             raise ScenarioError(f"--set {item!r}: expected KEY=VALUE")
         extra[key.strip()] = value
-    config = dataclasses.replace(config, executor=executor, set={**config.set, **extra},
-                                 output_dir=args.out or config.output_dir)
+    try:
+        config = dataclasses.replace(config, executor=executor, set={**config.set, **extra},
+                                     output_dir=args.out or config.output_dir)
+    except ValueError as exc:  # ConfigFieldError: a bad --out template
+        raise ScenarioError(f"--out: {exc}") from None
     if args.dry_run:
         return _dry_run(config, study_dir)
     summary, outcomes = run_study(config, study_dir)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from cosim.config.checks import check_int_range, check_positive
 from cosim.config.mapping import build
+from cosim.config.templates import check_path_template, check_safe_name, expand_path_template
 from cosim.config.yaml_source import load_yaml_text, read_text_capped
 from cosim.errors import ConfigFieldError, ScenarioError
 
@@ -66,6 +67,8 @@ class StudyConfig:
     output_dir: str = "runs/{name}"
 
     def __post_init__(self) -> None:
+        check_safe_name("name", self.name)
+        check_path_template("output_dir", self.output_dir, ("name",))
         if not self.seeds:
             raise ConfigFieldError("seeds", "must list at least one seed")
         for key, values in self.grid.items():
@@ -134,4 +137,4 @@ def expand_runs(study: StudyConfig, study_dir: Path) -> list[RunSpec]:
 
 def study_output_dir(study: StudyConfig) -> Path:
     """The study's output directory (summary, plots, runs/); relative to the current directory."""
-    return Path(study.output_dir.format(name=study.name))
+    return Path(expand_path_template("output_dir", study.output_dir, {"name": study.name}))
