@@ -41,11 +41,19 @@ Checks (a decision rule is fixed here, before any result is seen):
   without a significantly lower weak CE. Bytes and CE effects are printed.
 
 Results of each run are kept as JSON under ``--out`` (default
-``runs/learning_bench``); a rerun skips finished runs (``--fresh`` redoes
-them), so a killed benchmark resumes.
+``runs/learning_bench``) with fingerprints of the engine source and of the
+settings; a rerun skips finished runs made with the same code and settings
+(``--fresh`` redoes them) and never mixes in the others, so a killed
+benchmark resumes.
 
-    .venv/bin/python benchmarks/learning.py            # 3 seeds, ~? min on 2 cores
-    .venv/bin/python benchmarks/learning.py --quick    # smoke run: 2 seeds, short rounds
+Cost: the full SmolLM2-135M dominates (training, and evaluating 2 × 2,048
+held-out tokens after the last round); the CPU seconds of every run are
+printed at the end. On a busy shared machine use one torch thread per run.
+
+    .venv/bin/python benchmarks/learning.py                 # 36 runs: 12 variants x 3 seeds
+    .venv/bin/python benchmarks/learning.py --workers 5 \
+        --set distillation.local_steps=1 --set data.eval_tokens=1024   # the README's run
+    .venv/bin/python benchmarks/learning.py --quick         # smoke run of the code path
 """
 
 from __future__ import annotations
@@ -134,6 +142,7 @@ class RunResult:
     eval_tokens: list[int] = field(default_factory=list)
     cpu_s: float = math.nan
     engine: str = ""
+    config: str = ""
 
 
 def _ce(rows: list, split: str) -> tuple[float, float, int]:
@@ -215,6 +224,14 @@ def engine_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
+def config_fingerprint(extra: Sequence[str]) -> str:
+    """sha256 (12 hex) of the scenario file and the extra overrides (not the variant's)."""
+    digest = hashlib.sha256(SCENARIO.read_bytes())
+    for item in extra:
+        digest.update(b"\0" + item.encode())
+    return digest.hexdigest()[:12]
+
+
 def _run_job(args: tuple[Variant, int, tuple[str, ...], int, bool, str]) -> dict:
     variant, seed, extra, threads, initial, path = args
     cpu0 = time.process_time()
@@ -222,6 +239,7 @@ def _run_job(args: tuple[Variant, int, tuple[str, ...], int, bool, str]) -> dict
     data = asdict(result)
     data["cpu_s"] = time.process_time() - cpu0
     data["engine"] = engine_fingerprint()
+    data["config"] = config_fingerprint(extra)
     tmp = Path(path).with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
     tmp.replace(path)
@@ -610,6 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if fixed_k not in curve_ks:
         curve_ks = tuple(sorted({*curve_ks, fixed_k}))
     engine = engine_fingerprint()
+    config = config_fingerprint(extra)
     done = load_results(out_dir)
     todo = [v for v in job_order(variants(curve_ks), fixed_k)
             if args.only is None or v.label in args.only]
@@ -617,14 +636,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for v in todo:
         for seed in seeds:
             old = done.get(v.label, {}).get(seed)
-            if old is not None and old.engine == engine and not args.fresh:
+            if (old is not None and old.engine == engine and old.config == config
+                    and not args.fresh):
                 continue
             path = out_dir / f"{v.label}-seed{seed}.json"
             jobs.append((v, seed, tuple(extra), args.threads, v.label == "local_only", str(path)))
     start = time.perf_counter()
     print(f"learning benchmark: {len(jobs)} runs to do ({len(todo)} variants x {len(seeds)} "
           f"seeds, finished ones skipped), {args.workers} workers x {args.threads} threads, "
-          f"engine {engine}, results in {out_dir}", flush=True)
+          f"engine {engine}, config {config} ({' '.join(extra) or 'scenario as is'}), "
+          f"results in {out_dir}", flush=True)
 
     def progress(data: dict) -> None:
         print(f"  done {data['variant']:<12} seed {data['seed']}: {data['wall_s']:6.1f} s wall, "
@@ -637,12 +658,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for seed, r in runs.items():
             if seed not in seeds:
                 continue
-            if r.engine != engine:
+            if r.engine != engine or r.config != config:
                 stale.append(f"{label}-seed{seed}")
                 continue
             results.setdefault(label, {})[seed] = r
     if stale:
-        print(f"left out (made by other engine code): {', '.join(sorted(stale))}")
+        print(f"left out (other engine code or settings): {', '.join(sorted(stale))}")
     if "local_only" not in results:
         print("no local_only results: nothing to compare", file=sys.stderr)
         return 1
