@@ -327,14 +327,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds of one local update, for the aggregation ratio")
     ap.add_argument("--rounds-only", action="store_true",
                     help="only the fd_full vs fd_topk round times")
+    ap.add_argument("--timed-rounds", type=int, default=None,
+                    help="timed rounds per method after the warm-up (default 3; --quick: 2)")
     ap.add_argument("--round-preset", default=None,
                     help="the big client's preset (default smollm2-135m; --quick: smollm2-4l)")
     args = ap.parse_args(argv)
     reps = 2 if args.quick else 5
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, V = {V}")
     preset = args.round_preset or ("smollm2-4l" if args.quick else "smollm2-135m")
+    timed = args.timed_rounds or (2 if args.quick else 3)
     if args.rounds_only:
-        print_rounds(preset, 512, 2 if args.quick else 3)
+        print_rounds(preset, 512, timed)
         return 0
 
     kd = bench_kd(T=128 if args.quick else 512, repeats=reps)
@@ -360,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.local_update_s:
             line += f"   {100 * r['seconds'] / args.local_update_s:5.1f}% of one local update"
         print(line)
-    print_rounds(preset, 512, 2 if args.quick else 3)
+    print_rounds(preset, 512, timed)
     return 0
 
 
