@@ -26,6 +26,7 @@ and the round-robin position are advanced slot by slot over ≤ R slots.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -96,30 +97,30 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
         g1 = gam * eng.power_boost(links[None, :], share[:, None] + 1)
         bits1 = lm.rate(g1, share[:, None] + 1, mcs_wide)
     nmat = np.where(elig, share[:, None], 0)
-    whole = np.zeros((n_w, L))
+    whole = np.empty((n_w, L))
     carry = eng.carry.copy()
-    carry_hist = []
+    carry_hist = np.empty((n_w, L))
     rr = eng.rr_next
-    rr_hist = []
+    snaps = [(0, rr)]  # (row, round-robin position before it)
+    spare_l = spare.tolist()
+    ups: list[tuple[int, list[int]]] = []
     for w in range(n_w):
         el = elig[w]
-        if spare[w]:  # one more RB to the first `spare` eligible links in round-robin order
-            pos = np.where(el, (links - rr) % L, L)
-            up = np.argpartition(pos, spare[w] - 1)[: spare[w]]
-            nmat[w, up] += 1
-            g[w, up] = g1[w, up]
+        sp = spare_l[w]
+        if sp:  # one more RB to the first `spare` eligible links in round-robin order
+            r0 = snaps[-1][0]
+            rr = _advance_rr(rr, elig[r0:w] & (whole[r0:w] > eng.tb_header), L)
+            snaps.append((w, rr))
+            idx = np.flatnonzero(el).tolist()
+            j = bisect_left(idx, rr)
+            up = (idx[j:] + idx[:j])[:sp]
+            ups.append((w, up))
             bits[w, up] = bits1[w, up]
         b = bits[w] + carry
-        wh = b // 8
-        whole[w] = wh
+        wh = np.floor_divide(b, 8, out=whole[w])
         if eng.fractional:
             carry = np.where(el, b - 8 * wh, carry)
-        carry_hist.append(carry)
-        sent = el & (wh - eng.tb_header > 0)
-        if sent.any():
-            last = int(np.argmax(np.where(sent, (links - rr) % L, -1)))
-            rr = (last + 1) % L
-        rr_hist.append(rr)
+        carry_hist[w] = carry
     cap = np.where(elig, np.maximum(whole.astype(np.int64) - eng.tb_header, 0), 0)
     # Steady as long as every eligible link wants its RBs (want = ⌈need_bits · share / r⌉,
     # as allocate_shares; one more where spare RBs are dealt), ranks (r > 0) and keeps
@@ -133,27 +134,54 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
         n_w = int(np.argmax(bad_w))
         if n_w == 0:
             return NOT_STEADY
+    for w, up in ups:
+        nmat[w, up] += 1
+        g[w, up] = g1[w, up]
     g = g[:n_w]
     if isinstance(lm, McsTableLinkModel):
         mcs = mcs_wide[:n_w] if lm.wideband else lm.select(g)
     else:
         mcs = lm.adapt(g)[0]
-    retx_links = [np.flatnonzero(retx[w]) for w in range(n_w)]
-    hist = (carry_hist, rr_hist)
-    return _commit(eng, s, retx_links, cap[:n_w], nmat[:n_w], g, mcs, k0 + np.arange(n_w), hist)
+    rw, r_links = np.nonzero(retx[:n_w])  # slot-major, as the per-slot path resolves them
+    return _commit(
+        eng, s, n_w, rw, r_links, cap[:n_w], nmat[:n_w], g, mcs, k0 + np.arange(n_w),
+        (carry_hist, elig & (whole > eng.tb_header), snaps),
+    )  # fmt: skip
+
+
+def _advance_rr(rr: int, sent: np.ndarray, n_links: int) -> int:
+    """Round-robin position after slots whose sending links are ``sent`` (bool ``[W, L]``).
+
+    After each slot with senders it moves past the last sender in round-robin order
+    from the current position: the largest sender below ``rr``, else the largest one.
+    """
+    if not sent.size:
+        return rr
+    rows, cols = np.nonzero(sent)
+    bounds = np.searchsorted(rows, np.arange(sent.shape[0] + 1)).tolist()
+    cols_l = cols.tolist()
+    for w in range(sent.shape[0]):
+        seg = cols_l[bounds[w] : bounds[w + 1]]
+        if seg:
+            rr = (seg[bisect_left(seg, rr) - 1] + 1) % n_links
+    return rr
 
 
 def _commit(
-    eng: MacEngine, s: int, retx_links: list[np.ndarray], nbytes: np.ndarray, nmat: np.ndarray,
-    g: np.ndarray, mcs: np.ndarray, kk: np.ndarray, hist: tuple[list[np.ndarray], list[int]],
+    eng: MacEngine, s: int, n_w: int, rw: np.ndarray, r_links: np.ndarray, nbytes: np.ndarray,
+    nmat: np.ndarray, g: np.ndarray, mcs: np.ndarray, kk: np.ndarray,
+    rr_state: tuple[np.ndarray, np.ndarray, list[tuple[int, int]]],
 ) -> tuple[int, list[int]]:  # fmt: skip
-    """Apply the window, vectorised over its slots: retransmissions, new TBs, PF, RR."""
+    """Apply the window, vectorised over its slots: retransmissions, new TBs, PF, RR.
+
+    ``rw, r_links``: slot and link of each retransmission due, slot-major;
+    ``rr_state``: carry after each slot, links sending new data in each slot and
+    the round-robin position before some slots (from which the position after the
+    window's last slot follows).
+    """
     ch, log, lm = eng.chunk, eng.tbs, eng.link_model
-    n_w = len(retx_links)
     closing_done: list[int] = []
     # --- retransmissions due in the window (one HARQ process per slot)
-    rw = np.concatenate([np.full(x.size, w) for w, x in enumerate(retx_links)]).astype(np.int64)
-    r_links = np.concatenate(retx_links).astype(np.int64)
     if r_links.size:
         r_proc = (s + rw) % eng.R
         r_rows = eng.proc_tb[r_proc, r_links]
@@ -208,8 +236,10 @@ def _commit(
     eng.sent += total
     eng.buf -= total
     eng.need -= total
-    eng.carry[:] = hist[0][n_w - 1]
-    eng.rr_next = hist[1][n_w - 1]
+    carry_hist, sent_new, snaps = rr_state
+    eng.carry[:] = carry_hist[n_w - 1]
+    r0, rr0 = [x for x in snaps if x[0] < n_w][-1]
+    eng.rr_next = _advance_rr(rr0, sent_new[r0:n_w], eng.L)
     fail = ~ok
     if eng.max_tx > 1:
         fp = slots[fail] % eng.R
