@@ -56,8 +56,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         raise OutputError(f"{path}: cannot write checkpoint: {exc}") from None
 
 
-_PROTOCOL_KEYS = ("busy_until", "encode_s", "rng", "inflight", "submissions", "applied",
-                  "downlink")
+# What RoundProtocol.load_state_dict needs ("downlink" may be absent: older checkpoints).
+_PROTOCOL_KEYS = ("busy_until", "encode_s", "rng", "inflight", "submissions", "applied")
 
 
 def load_checkpoint(path: Path, resolved_config_json: str) -> dict[str, Any]:
