@@ -38,10 +38,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     plot = subparsers.add_parser(
         "plot",
         help="redraw plots of a run trace or a study directory",
-        description="Write PNG plots next to a run trace (RUN.h5 → RUN_plots/) or into a "
-        "study directory's plots/.",
+        description="Write PNG and PDF figures next to a run trace (RUN.h5 → RUN_plots/) or "
+        "into a study directory's plots/ (seed means with 95%% bands per method).",
     )
     plot.add_argument("target", metavar="RUN.h5|STUDY_DIR")
+    plot.add_argument("--out", metavar="DIR",
+                      help="where the figures go (default: RUN_plots/ or STUDY_DIR/plots)")
     plot.set_defaults(handler=run_plot_command)
 
 
@@ -121,10 +123,11 @@ def run_plot_command(args: argparse.Namespace) -> int:
             raise TraceFormatError(f"{target}: no run traces (*.h5) found")
         traces = [read_trace(p) for p in paths]
         summary = pd.DataFrame([{"config": config_label(t), **run_summary(t)} for t in traces])
-        written = plot_study(traces, summary, target / "plots")
+        written = plot_study(traces, summary, Path(args.out) if args.out else target / "plots")
     else:
         trace = read_trace(target)
-        written = plot_run(trace, target.with_name(target.stem + "_plots"))
+        out = Path(args.out) if args.out else target.with_name(target.stem + "_plots")
+        written = plot_run(trace, out)
     for path in written:
         print(path)
     return 0

@@ -62,3 +62,14 @@ def test_wireless_only_trace_shows_no_method_or_rounds(
     text = capsys.readouterr().out
     assert "method" not in text and "rounds " not in text
     assert "transfers" in text
+
+
+def test_cosim_plot_writes_png_and_pdf_quietly(run_trace: Path, tmp_path: Path,
+                                               capfd: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "figs"
+    assert main(["plot", str(run_trace), "--out", str(out)]) == 0
+    captured = capfd.readouterr()
+    printed = [Path(line) for line in captured.out.splitlines()]
+    assert printed and all(p.is_file() and p.parent == out for p in printed)
+    assert {p.suffix for p in printed} == {".png", ".pdf"}
+    assert "Warning" not in captured.err
