@@ -103,18 +103,23 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
     rr = eng.rr_next
     snaps = [(0, rr)]  # (row, round-robin position before it)
     spare_l = spare.tolist()
-    ups: list[tuple[int, list[int]]] = []
+    up_w: list[int] = []  # (slot, link) of each spare RB dealt
+    up_l: list[int] = []
     for w in range(n_w):
         el = elig[w]
         sp = spare_l[w]
         if sp:  # one more RB to the first `spare` eligible links in round-robin order
             r0 = snaps[-1][0]
-            rr = _advance_rr(rr, elig[r0:w] & (whole[r0:w] > eng.tb_header), L)
+            if r0 == w - 1:  # the common case: spare RBs in consecutive slots
+                rr = _rr_after(rr, np.flatnonzero(elig[r0] & (whole[r0] > eng.tb_header)), L)
+            elif r0 < w:
+                rr = _advance_rr(rr, elig[r0:w] & (whole[r0:w] > eng.tb_header), L)
             snaps.append((w, rr))
             idx = np.flatnonzero(el).tolist()
             j = bisect_left(idx, rr)
             up = (idx[j:] + idx[:j])[:sp]
-            ups.append((w, up))
+            up_w += [w] * sp
+            up_l += up
             bits[w, up] = bits1[w, up]
         b = bits[w] + carry
         wh = np.floor_divide(b, 8, out=whole[w])
@@ -134,9 +139,9 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
         n_w = int(np.argmax(bad_w))
         if n_w == 0:
             return NOT_STEADY
-    for w, up in ups:
-        nmat[w, up] += 1
-        g[w, up] = g1[w, up]
+    if up_w:
+        nmat[up_w, up_l] += 1  # no (slot, link) twice
+        g[up_w, up_l] = g1[up_w, up_l]
     g = g[:n_w]
     if isinstance(lm, McsTableLinkModel):
         mcs = mcs_wide[:n_w] if lm.wideband else lm.select(g)
@@ -155,6 +160,8 @@ def _advance_rr(rr: int, sent: np.ndarray, n_links: int) -> int:
     After each slot with senders it moves past the last sender in round-robin order
     from the current position: the largest sender below ``rr``, else the largest one.
     """
+    if sent.shape[0] == 1:
+        return _rr_after(rr, np.flatnonzero(sent[0]), n_links)
     if not sent.size:
         return rr
     rows, cols = np.nonzero(sent)
@@ -165,6 +172,13 @@ def _advance_rr(rr: int, sent: np.ndarray, n_links: int) -> int:
         if seg:
             rr = (seg[bisect_left(seg, rr) - 1] + 1) % n_links
     return rr
+
+
+def _rr_after(rr: int, senders: np.ndarray, n_links: int) -> int:
+    """:func:`_advance_rr` over one slot whose sending links are ``senders`` (sorted)."""
+    if not senders.size:
+        return rr
+    return (int(senders[int(senders.searchsorted(rr)) - 1]) + 1) % n_links
 
 
 def _commit(
