@@ -235,7 +235,9 @@ def plot_pareto(summary: pd.DataFrame, out_dir: Path) -> list[Path]:
                         marker=style.marker, ms=7, capsize=3, ls="none",
                         label=_legend_label(str(row.config), int(row.n)))
         front = pareto_front(points, x, y)
-        ax.plot(front[x], front[y], "k--", lw=1, label="Pareto front (of the means)", zorder=0)
+        # Hollow rings mark the front's members (a one-point front has no line to see).
+        ax.plot(front[x], front[y], "k--", lw=1, marker="o", ms=15, mfc="none", mew=1.0,
+                label="Pareto front (of the means)", zorder=0)
         lo = float((points[y] - points[f"{y}_hw"].fillna(0)).min())
         hi = float((points[y] + points[f"{y}_hw"].fillna(0)).max())
         fraction_axis(ax, lo, hi)
