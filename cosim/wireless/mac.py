@@ -151,15 +151,18 @@ class MacEngine(TransferBook):
         n = self.num_rbs if n_rbs is None else n_rbs
         return self.rate_at(k, np.arange(self.L), n)
 
-    def power_boost(self, links: np.ndarray, n: np.ndarray | int) -> np.ndarray:
-        """Linear SNR gain of ``links`` on ``n`` RBs over the chunk's full-band SNR.
+    def power_boost(self, links: np.ndarray | None, n: np.ndarray | int) -> np.ndarray:
+        """Linear SNR gain of ``links`` (``None``: all, along the last axis) on ``n`` RBs
+        over the chunk's full-band SNR.
 
         ``min(N / n, cap) / min(1, cap)``: the UE's power concentrated on its n RBs,
         up to its power-control ceiling; 1 without the uplink power split.
         """
         if not self.split:
-            return np.ones(np.shape(links))
+            return np.ones(np.shape(links) if links is not None else np.shape(n))
         n = np.maximum(n, 1)
+        if links is None:  # views, no gather
+            return np.minimum(self.num_rbs / n, self.cap_lin) / self.full_lin
         return np.minimum(self.num_rbs / n, self.cap_lin[links]) / self.full_lin[links]
 
     def rate_at(self, k: int, links: np.ndarray, n: int) -> np.ndarray:

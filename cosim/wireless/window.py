@@ -89,12 +89,11 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
     lm = eng.link_model
     mcs_wide = ch.mcs[k0 : k0 + n_w, :, 0]
     gam = ch.gamma[k0 : k0 + n_w, :, 0]
-    links = np.arange(L)
-    g = gam * eng.power_boost(links[None, :], share[:, None])
+    g = gam * eng.power_boost(None, share[:, None])
     r_share = lm.rate(g, share[:, None], mcs_wide)  # what the scheduler ranks by [bit]
     bits = r_share.copy()
     if spare.any():  # SNR and bits on one RB more, for the links spare RBs are dealt to
-        g1 = gam * eng.power_boost(links[None, :], share[:, None] + 1)
+        g1 = gam * eng.power_boost(None, share[:, None] + 1)
         bits1 = lm.rate(g1, share[:, None] + 1, mcs_wide)
     nmat = np.where(elig, share[:, None], 0)
     whole = np.empty((n_w, L))
@@ -131,8 +130,10 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
     # as allocate_shares; one more where spare RBs are dealt), ranks (r > 0) and keeps
     # a byte after its TB (no buffer empties, no transfer ends).
     left = eng.buf[None, :] - (np.cumsum(cap, axis=0) - cap)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        want = np.ceil(8 * left * share[:, None] / r_share)
+    # (r ≤ 0 fails anyway: no division there, so no warnings to silence)
+    want = np.divide(8 * left * share[:, None], r_share, out=np.zeros(r_share.shape),
+                     where=r_share > 0)  # fmt: skip
+    np.ceil(want, out=want)
     fail = elig & ((r_share <= 0) | (want < share[:, None] + (spare > 0)[:, None]) | (left <= cap))
     bad_w = fail.any(axis=1)
     if bad_w.any():
