@@ -303,9 +303,16 @@ class Check:
     name: str
     passed: bool
     detail: str
+    skipped: bool = False  # the runs it needs are missing: neither PASS nor FAIL
 
     def line(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'} ({self.name}) {self.detail}"
+        verdict = "NOT RUN" if self.skipped else ("PASS" if self.passed else "FAIL")
+        return f"{verdict} ({self.name}) {self.detail}"
+
+
+def not_run(name: str, missing: Sequence[str]) -> Check:
+    """A check whose runs are missing (e.g. a benchmark cut short)."""
+    return Check(name, False, f"missing runs: {', '.join(missing)}", skipped=True)
 
 
 def _fmt(ci: Interval) -> str:
@@ -333,6 +340,8 @@ def check_a(results: Results, names: Sequence[str], strong: int) -> list[Check]:
     out = []
     for method in DISTILLATION_METHODS:
         if method not in results:
+            out.append(not_run(f"a: {method} vs local_only, strongest client {names[strong]}",
+                               [method]))
             continue
         seeds = seeds_of(results, method, "local_only")
         parts, ok = [], True
@@ -351,6 +360,8 @@ def check_b(results: Results, names: Sequence[str], weak: Sequence[int]) -> list
     out = []
     for method in ("fd_full", "adaptive"):
         if method not in results:
+            out.append(not_run(f"b: {method} lowers weak clients' union CE vs local_only",
+                               [method]))
             continue
         seeds = seeds_of(results, method, "local_only")
         parts, ok = [], True
@@ -367,8 +378,17 @@ def check_b(results: Results, names: Sequence[str], weak: Sequence[int]) -> list
 def check_c(results: Results, weak: Sequence[int], curve_ks: Sequence[int]) -> list[Check]:
     """(c1) adaptive on or below the fixed-k curve; (c2) fd_topk's CE at <= 50% of its bytes."""
     out = []
-    curve = [curve_label(k) for k in curve_ks if curve_label(k) in results]
-    if "adaptive" in results and len(curve) >= 2:
+    a_seeds = set(results.get("adaptive", {}))
+    # Only points run on every seed adaptive ran on, so each seed has a whole curve.
+    curve = [curve_label(k) for k in curve_ks
+             if curve_label(k) in results and a_seeds <= set(results[curve_label(k)])]
+    c1_name = "c1: adaptive on or below the fixed-k curve (same aggregation)"
+    c2_name = "c2: adaptive reaches fd_topk's weak union CE with <= 50% of its bytes"
+    if not a_seeds or len(curve) < 2:
+        missing = ([] if a_seeds else ["adaptive"]) + [
+            curve_label(k) for k in curve_ks if curve_label(k) not in curve]
+        out.append(not_run(c1_name + " (needs >= 2 fixed-k points)", missing))
+    else:
         seeds = seeds_of(results, "adaptive", *curve)
         diffs, notes = [], set()
         for s in seeds:
@@ -379,9 +399,10 @@ def check_c(results: Results, weak: Sequence[int], curve_ks: Sequence[int]) -> l
             diffs.append(weak_ce(results["adaptive"][s], weak) - at)
         ci = mean_ci(diffs)
         pts = ", ".join(
-            f"k={k}: {np.mean([results[curve_label(k)][s].uplink_bytes for s in seeds]):,.0f} B"
-            f" / {np.mean([weak_ce(results[curve_label(k)][s], weak) for s in seeds]):.3f}"
-            for k in curve_ks if curve_label(k) in results
+            f"k={c.removeprefix('fixed_k')}: "
+            f"{np.mean([results[c][s].uplink_bytes for s in seeds]):,.0f} B"
+            f" / {np.mean([weak_ce(results[c][s], weak) for s in seeds]):.3f}"
+            for c in curve
         )
         a_bytes = np.mean([results["adaptive"][s].uplink_bytes for s in seeds])
         a_ce = np.mean([weak_ce(results["adaptive"][s], weak) for s in seeds])
@@ -389,9 +410,10 @@ def check_c(results: Results, weak: Sequence[int], curve_ks: Sequence[int]) -> l
                   f"bytes {_fmt(ci)} nats; curve {pts}")
         if notes:
             detail += f" [{'; '.join(sorted(notes))}]"
-        out.append(Check("c1: adaptive on or below the fixed-k curve (same aggregation)",
-                         not ci.above_zero, detail))
-    if "adaptive" in results and "fd_topk" in results:
+        out.append(Check(c1_name, not ci.above_zero, detail))
+    if "adaptive" not in results or "fd_topk" not in results:
+        out.append(not_run(c2_name, [m for m in ("adaptive", "fd_topk") if m not in results]))
+    else:
         seeds = seeds_of(results, "adaptive", "fd_topk")
         ci = paired_ci([weak_ce(results["adaptive"][s], weak) for s in seeds],
                        [weak_ce(results["fd_topk"][s], weak) for s in seeds])
@@ -399,8 +421,7 @@ def check_c(results: Results, weak: Sequence[int], curve_ks: Sequence[int]) -> l
         t_bytes = float(np.mean([results["fd_topk"][s].uplink_bytes for s in seeds]))
         ratio = a_bytes / t_bytes if t_bytes > 0 else math.inf
         out.append(Check(
-            "c2: adaptive reaches fd_topk's weak union CE with <= 50% of its bytes",
-            (not ci.above_zero) and ratio <= 0.5,
+            c2_name, (not ci.above_zero) and ratio <= 0.5,
             f"weak CE adaptive - fd_topk {_fmt(ci)} nats; bytes {a_bytes:,.0f} vs "
             f"{t_bytes:,.0f} = {100 * ratio:.1f}%",
         ))
@@ -427,6 +448,8 @@ def check_d(results: Results, weak: Sequence[int], fixed_k: int) -> list[Check]:
     out = []
     for title, label in parts:
         if "adaptive" not in results or label not in results:
+            out.append(not_run(f"d: {title}",
+                               [m for m in ("adaptive", label) if m not in results]))
             continue
         seeds = seeds_of(results, "adaptive", label)
         on = [results["adaptive"][s] for s in seeds]

@@ -153,3 +153,23 @@ def test_tables_print_every_client(bench) -> None:
     assert "strongest = strong" in summary and "missing" not in summary
     adaptive_row = next(line for line in summary.splitlines() if line.startswith("adaptive"))
     assert "0.040" in adaptive_row  # MB
+
+
+def test_missing_runs_give_not_run_lines(bench) -> None:
+    results = _results(bench)
+    for label in ("fd_full", "fixed_k4", "fixed_k64", "no_hidden"):
+        del results[label]
+    checks = bench.all_checks(results, (4, 16, 64), 16)
+    skipped = {c.name.split(" (")[0][:30] for c in checks if c.skipped}
+    assert len(checks) == 1 + 3 + 2 + 2 + 3  # every check still has its line
+    assert any(c.startswith("a: fd_full") for c in skipped)
+    assert any(c.startswith("b: fd_full") for c in skipped)
+    assert any(c.startswith("c1:") for c in skipped)
+    assert any(c.startswith("d: hidden") for c in skipped)
+    line = next(c for c in checks if c.name.startswith("c1:")).line()
+    assert line.startswith("NOT RUN") and "fixed_k4" in line and "fixed_k64" in line
+    # A curve point missing a seed that adaptive has is not used (whole curves per seed).
+    partial = _results(bench)
+    del partial["fixed_k64"][3]
+    c1 = bench.check_c(partial, [1, 2], (4, 16, 64))[0]
+    assert not c1.skipped and "k=64" not in c1.detail
