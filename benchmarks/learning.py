@@ -544,8 +544,8 @@ def summary_table(results: Results, labels: Sequence[str]) -> str:
                                [weak_ce(ref[s], weak) for s in paired])
             row += f"{_fmt(d_strong):>16} {weak_ci.format(3):>15} {_fmt(d_weak):>16}"
         else:
-            row += f"{'':>16} {weak_ci.format(3):>15} {'':>16}"
-        lines.append(row)
+            row += f"{'':>16} {weak_ci.format(3):>15}"
+        lines.append(row.rstrip())
     return "\n".join(lines)
 
 
