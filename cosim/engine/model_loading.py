@@ -99,7 +99,8 @@ def _load_smollm2_full() -> PreTrainedModel:
         if hasattr(model, attr):
             setattr(model, attr, None)
     model.is_quantized = False
-    tmp = cached.with_name(cached.name + ".tmp")
+    # A per-process name: parallel test workers or study processes may convert at once.
+    tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
     model.save_pretrained(str(tmp), safe_serialization=True)
     if cached.exists():  # another process finished first; keep its copy
         shutil.rmtree(tmp, ignore_errors=True)
