@@ -24,7 +24,7 @@ demo: setup
 	$(BIN)/cosim run scenarios/quickstart.yaml
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --durations=10
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
