@@ -126,6 +126,20 @@ class _SparseKD(torch.autograd.Function):
         return grad, None, None, None, None, None, None, None
 
 
+def _aligned_targets(
+    student_logits: torch.Tensor, targets: SparseTargets | SparseLogits
+) -> SparseTargets:
+    """``targets`` as tensors on the student's device; ValueError unless rows align [T, V]."""
+    if isinstance(targets, SparseLogits):
+        targets = SparseTargets.from_sparse(targets, student_logits.device, student_logits.dtype)
+    if student_logits.ndim != 2 or student_logits.shape != (targets.n_tokens, targets.vocab_size):
+        raise ValueError(
+            f"student_logits: expected shape ({targets.n_tokens}, {targets.vocab_size}), "
+            f"got {tuple(student_logits.shape)}"
+        )
+    return targets
+
+
 def sparse_kd_loss(
     student_logits: torch.Tensor, targets: SparseTargets | SparseLogits, temperature: float = 1.0
 ) -> torch.Tensor:
@@ -134,13 +148,7 @@ def sparse_kd_loss(
     ``student_logits`` [T, V], row j aligned with target token j. Differentiable
     with respect to ``student_logits``.
     """
-    if isinstance(targets, SparseLogits):
-        targets = SparseTargets.from_sparse(targets, student_logits.device, student_logits.dtype)
-    if student_logits.ndim != 2 or student_logits.shape != (targets.n_tokens, targets.vocab_size):
-        raise ValueError(
-            f"student_logits: expected shape ({targets.n_tokens}, {targets.vocab_size}), "
-            f"got {tuple(student_logits.shape)}"
-        )
+    targets = _aligned_targets(student_logits, targets)
     if targets.n_tokens == 0:
         return student_logits.sum() * 0.0
     return _SparseKD.apply(student_logits, targets.rows, targets.indices, targets.probs,
@@ -156,13 +164,7 @@ def kd_loss_tail_bucket(
     target token j; differentiable with respect to them (plain autograd: a
     few dense passes over [T, V], no dense teacher).
     """
-    if isinstance(targets, SparseLogits):
-        targets = SparseTargets.from_sparse(targets, student_logits.device, student_logits.dtype)
-    if student_logits.ndim != 2 or student_logits.shape != (targets.n_tokens, targets.vocab_size):
-        raise ValueError(
-            f"student_logits: expected shape ({targets.n_tokens}, {targets.vocab_size}), "
-            f"got {tuple(student_logits.shape)}"
-        )
+    targets = _aligned_targets(student_logits, targets)
     if targets.n_tokens == 0:
         return student_logits.sum() * 0.0
     tau = float(temperature)
