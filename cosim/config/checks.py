@@ -3,12 +3,19 @@
 Each check raises :class:`cosim.errors.ConfigFieldError` naming the field, the
 offending value and what is allowed, e.g. ``bandwidth_hz: must be > 0, got -5``.
 The scenario loader prefixes the YAML file, line and full dotted path.
+
+Allowed values of a ``Literal[...]``-typed field are listed once, in the
+annotation: :func:`check_literals` reads them from there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from collections.abc import Collection
+from functools import cache
+from typing import Literal, get_args, get_origin
 
 from cosim.errors import ConfigFieldError
 
@@ -72,3 +79,28 @@ def check_choice(field: str, value: object, allowed: Collection[object]) -> None
     if value not in allowed:
         options = ", ".join(repr(a) for a in allowed)
         raise ConfigFieldError(field, f"must be one of {options}, got {value!r}")
+
+
+@cache
+def literal_fields(cls: type) -> tuple[tuple[str, tuple[object, ...]], ...]:
+    """``(name, allowed values)`` of each ``Literal[...]``-typed init field of dataclass ``cls``.
+
+    Read from the resolved annotations (``typing.get_type_hints``), so the
+    ``Literal`` is the only list of the values.
+    """
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (f.name, get_args(hints[f.name]))
+        for f in dataclasses.fields(cls)
+        if f.init and get_origin(hints[f.name]) is Literal
+    )
+
+
+def check_literals(config: object) -> None:
+    """Require every ``Literal[...]``-typed field of dataclass ``config`` to hold one of its values.
+
+    Call from ``__post_init__``; the error names the first bad field, e.g.
+    ``scheduler: must be one of 'round_robin', 'max_rate', got 'fifo'``.
+    """
+    for name, allowed in literal_fields(type(config)):
+        check_choice(name, getattr(config, name), allowed)

@@ -7,112 +7,34 @@ proportional-fair OFDMA scheduler. Per-client geometry (distance, speed) is not
 here: it comes from the scenario's ``clients:`` list.
 
 Validation (``__post_init__``) raises :class:`cosim.errors.ConfigFieldError`
-naming the field, its value and what is allowed.
+naming the field, its value and what is allowed; a ``Literal[...]`` annotation
+is the one list of a field's allowed values (:func:`cosim.config.checks.check_literals`).
+
+The path-loss configs (``UMaPathLoss`` …) live beside their formulas, one model
+per file, in :mod:`cosim.wireless.pathloss`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from cosim.config.checks import (
     check_choice,
     check_int_range,
+    check_literals,
     check_non_negative,
     check_positive,
     check_range,
 )
 from cosim.errors import ConfigFieldError
-
-SPEED_OF_LIGHT_MPS = 299_792_458.0
-
-
-# --------------------------------------------------------------------------- path loss
-@dataclass(frozen=True)
-class FreeSpacePathLoss:
-    """Friis free-space loss ``20 log10(4 π d f_c / c)`` [dB]."""
-
-    model: Literal["free_space"] = "free_space"
-
-
-@dataclass(frozen=True)
-class LogDistancePathLoss:
-    """``PL(d) = PL(d0) + 10 n log10(d / d0)`` [dB].
-
-    ``reference_loss_db`` is PL(d0); ``None`` takes free-space loss at d0
-    (which then needs ``carrier_hz``).
-    """
-
-    model: Literal["log_distance"] = "log_distance"
-    exponent: float = 3.5
-    reference_distance_m: float = 1.0
-    reference_loss_db: float | None = None
-
-    def __post_init__(self) -> None:
-        check_range("exponent", self.exponent, 1.0, 8.0)
-        check_positive("reference_distance_m", self.reference_distance_m)
-        if self.reference_loss_db is not None:
-            check_range("reference_loss_db", self.reference_loss_db, 0.0, 200.0)
-
-
-@dataclass(frozen=True)
-class UMaPathLoss:
-    """3GPP TR 38.901 urban macro (Table 7.4.1-1); LOS state fixed or drawn (Table 7.4.2-1)."""
-
-    model: Literal["uma"] = "uma"
-    los: Literal["auto", "los", "nlos"] = "auto"
-    bs_height_m: float = 25.0
-    ut_height_m: float = 1.5
-
-    def __post_init__(self) -> None:
-        _check_los(self.los)
-        _check_heights(self.bs_height_m, self.ut_height_m, ut_max=22.5)
-
-
-@dataclass(frozen=True)
-class UMiPathLoss:
-    """3GPP TR 38.901 urban micro street canyon (Table 7.4.1-1)."""
-
-    model: Literal["umi"] = "umi"
-    los: Literal["auto", "los", "nlos"] = "auto"
-    bs_height_m: float = 10.0
-    ut_height_m: float = 1.5
-
-    def __post_init__(self) -> None:
-        _check_los(self.los)
-        _check_heights(self.bs_height_m, self.ut_height_m, ut_max=22.5)
-
-
-@dataclass(frozen=True)
-class RMaPathLoss:
-    """3GPP TR 38.901 rural macro (Table 7.4.1-1)."""
-
-    model: Literal["rma"] = "rma"
-    los: Literal["auto", "los", "nlos"] = "auto"
-    bs_height_m: float = 35.0
-    ut_height_m: float = 1.5
-    building_height_m: float = 5.0
-    street_width_m: float = 20.0
-
-    def __post_init__(self) -> None:
-        _check_los(self.los)
-        _check_heights(self.bs_height_m, self.ut_height_m, ut_max=10.0)
-        check_range("building_height_m", self.building_height_m, 5.0, 50.0)
-        check_range("street_width_m", self.street_width_m, 5.0, 50.0)
-
-
-def _check_los(los: str) -> None:
-    check_choice("los", los, ("auto", "los", "nlos"))
-
-
-def _check_heights(bs: float, ut: float, ut_max: float) -> None:
-    check_range("bs_height_m", bs, 1.0, 150.0)
-    check_range("ut_height_m", ut, 1.0, ut_max)
-
-
-PathLossConfig = FreeSpacePathLoss | LogDistancePathLoss | UMaPathLoss | UMiPathLoss | RMaPathLoss
-PATH_LOSS_MODELS = (FreeSpacePathLoss, LogDistancePathLoss, UMaPathLoss, UMiPathLoss, RMaPathLoss)
+from cosim.wireless.pathloss import (
+    PATH_LOSS_MODELS,
+    LogDistancePathLoss,
+    PathLossConfig,
+    UMaPathLoss,
+)
 
 
 # --------------------------------------------------------------------------- fading
@@ -148,10 +70,7 @@ class FadingConfig:
     subbands: int = 1
 
     def __post_init__(self) -> None:
-        check_choice("distribution", self.distribution, ("rayleigh", "rician", "nakagami", "none"))
-        check_choice(
-            "correlation", self.correlation, ("block", "jakes", "sum_of_sinusoids", "ar1")
-        )
+        check_literals(self)
         check_range("k_db", self.k_db, -40.0, 40.0)
         check_range("m", self.m, 0.5, 100.0)
         if self.block_s is not None:
@@ -177,7 +96,7 @@ class ShannonLink:
     bler: float = 0.0
 
     def __post_init__(self) -> None:
-        check_choice("model", self.model, ("shannon",))
+        check_literals(self)
         check_range("snr_gap_db", self.snr_gap_db, 0.0, 30.0)
         check_positive("max_spectral_efficiency", self.max_spectral_efficiency)
         check_range("bler", self.bler, 0.0, 1.0, high_inclusive=False)
@@ -196,7 +115,7 @@ class CqiTableLink:
     bler_slope_per_db: float = 2.0
 
     def __post_init__(self) -> None:
-        check_choice("model", self.model, ("cqi_table",))
+        check_literals(self)
         check_range("target_bler", self.target_bler, 1e-6, 0.5)
         check_range("bler_slope_per_db", self.bler_slope_per_db, 0.1, 20.0)
         # Link adaptation switches to CQI q at γ_q = γ10_q + ln((1 − p) / (9 p)) / s [dB];
@@ -245,9 +164,7 @@ class McsTableLink:
     csi_step_db: float = 0.0
 
     def __post_init__(self) -> None:
-        check_choice("model", self.model, ("mcs_table",))
-        check_choice("table", self.table, ("lte", "nr", "nr_256qam"))
-        check_choice("adaptation", self.adaptation, ("allocated", "wideband"))
+        check_literals(self)
         # Γ >= 1 (0 dB): −ln(5 BER) / 1.5 >= 1  ⇔  BER <= e^−1.5 / 5 = 0.0446
         check_range("ber_target", self.ber_target, 1e-12, math.exp(-1.5) / 5)
         check_range("decoding_gap_db", self.decoding_gap_db, 0.0, 20.0)
@@ -263,6 +180,7 @@ class McsTableLink:
 
 
 LinkConfig = ShannonLink | CqiTableLink | McsTableLink
+LINK_MODELS: tuple[type, ...] = get_args(LinkConfig)
 
 
 @dataclass(frozen=True)
@@ -317,11 +235,7 @@ class MacConfig:
     max_ues_per_slot: int | None = None
 
     def __post_init__(self) -> None:
-        check_choice("access", self.access, ("ofdma", "tdma", "fdma"))
-        check_choice(
-            "scheduler", self.scheduler,
-            ("round_robin", "equal_share", "proportional_fair", "max_rate"),
-        )  # fmt: skip
+        check_literals(self)
         check_int_range("min_rbs_per_ue", self.min_rbs_per_ue, 1, self.num_rbs)
         if self.max_ues_per_slot is not None:
             check_int_range("max_ues_per_slot", self.max_ues_per_slot, 1)
@@ -355,7 +269,7 @@ class PacketConfig:
     tb_header_bytes: int = 0
 
     def __post_init__(self) -> None:
-        check_choice("harq_combining", self.harq_combining, ("chase", "none"))
+        check_literals(self)
         check_int_range("mtu_bytes", self.mtu_bytes, 1)
         check_int_range("header_bytes", self.header_bytes, 0, 65_535)
         check_int_range("tb_header_bytes", self.tb_header_bytes, 0, 65_535)
@@ -428,17 +342,14 @@ class WirelessConfig:
     channel_sample_every_slots: int = 10
 
     def __post_init__(self) -> None:
-        check_choice("downlink", self.downlink, ("broadcast", "unicast"))
-        if not isinstance(self.path_loss, PATH_LOSS_MODELS):
-            names = ", ".join(repr(m.model) for m in (c() for c in PATH_LOSS_MODELS))
-            raise ConfigFieldError(
-                "path_loss.model", f"must be one of {names}, got {self.path_loss!r}"
-            )
-        if not isinstance(self.link, (ShannonLink, CqiTableLink, McsTableLink)):
-            raise ConfigFieldError(
-                "link.model",
-                f"must be 'shannon', 'cqi_table' or 'mcs_table', got {self.link!r}",
-            )
+        check_literals(self)
+        for name, value, models in (
+            ("path_loss", self.path_loss, PATH_LOSS_MODELS),
+            ("link", self.link, LINK_MODELS),
+        ):
+            if not isinstance(value, models):
+                names = ", ".join(repr(m.model) for m in (c() for c in models))
+                raise ConfigFieldError(f"{name}.model", f"must be one of {names}, got {value!r}")
         if self.carrier_hz is not None:
             check_range("carrier_hz", self.carrier_hz, 1e8, 1e11)
         check_positive("bandwidth_hz", self.bandwidth_hz)

@@ -15,7 +15,7 @@ import numpy as np
 
 from cosim.errors import ConfigFieldError
 from cosim.wireless.channel import ChannelBlock, ChannelSource
-from cosim.wireless.config import SPEED_OF_LIGHT_MPS, FadingConfig, WirelessConfig
+from cosim.wireless.config import FadingConfig, WirelessConfig
 from cosim.wireless.counter_rng import new_key
 from cosim.wireless.fading import (
     BlockFading,
@@ -26,6 +26,7 @@ from cosim.wireless.fading import (
     power_gain,
 )
 from cosim.wireless.pathloss import make_path_loss
+from cosim.wireless.pathloss.base import SPEED_OF_LIGHT_MPS
 from cosim.wireless.shadowing import LogNormalShadowing
 
 

@@ -37,15 +37,10 @@ import numpy as np
 import pytest
 from scipy.special import exp1, j0
 
-from cosim.wireless.config import (
-    SPEED_OF_LIGHT_MPS,
-    FadingConfig,
-    RMaPathLoss,
-    UMaPathLoss,
-    WirelessConfig,
-)
+from cosim.wireless.config import FadingConfig, WirelessConfig
 from cosim.wireless.fading.clarke import kriging_residual, target_autocorrelation
-from cosim.wireless.pathloss import RMa, UMa, UMi
+from cosim.wireless.pathloss import RMa, RMaPathLoss, UMa, UMaPathLoss, UMi
+from cosim.wireless.pathloss.base import SPEED_OF_LIGHT_MPS
 from cosim.wireless.simulated import SimulatedChannel, doppler_hz, draw_large_scale
 
 DEFAULT = WirelessConfig()

@@ -11,15 +11,14 @@ from cosim.scenario import parse_scenario
 from cosim.wireless.config import (
     CqiTableLink,
     FadingConfig,
-    LogDistancePathLoss,
     MacConfig,
     PacketConfig,
     ShannonLink,
     TrafficConfig,
-    UMaPathLoss,
     WirelessConfig,
 )
 from cosim.wireless.network import WirelessNetwork
+from cosim.wireless.pathloss import LogDistancePathLoss, UMaPathLoss
 
 
 def test_defaults_are_valid_and_fit_the_band():

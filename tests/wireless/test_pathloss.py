@@ -155,7 +155,8 @@ def test_los_probability_tables():
 
 
 def test_large_scale_draws_los_and_shadowing_by_the_tables():
-    from cosim.wireless.config import UMaPathLoss, WirelessConfig
+    from cosim.wireless.config import WirelessConfig
+    from cosim.wireless.pathloss import UMaPathLoss
     from cosim.wireless.simulated import draw_large_scale
 
     n = 20_000

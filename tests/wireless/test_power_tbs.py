@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from cosim.errors import ConfigFieldError
 from cosim.wireless.config import (
     FadingConfig,
-    LogDistancePathLoss,
     MacConfig,
     McsTableLink,
     PacketConfig,
@@ -22,6 +21,7 @@ from cosim.wireless.config import (
     WirelessConfig,
 )
 from cosim.wireless.mcs_tables import build_table
+from cosim.wireless.pathloss import LogDistancePathLoss
 from cosim.wireless.tbs import LTE_TBS, nr_tbs
 from tests.wireless.conftest import ConstantSource, make_network
 

@@ -1,10 +1,20 @@
-"""Common interface of the large-scale path-loss models."""
+"""Common interface of the large-scale path-loss models and the pieces their configs share.
+
+Each model file (``free_space.py``, ``log_distance.py``, ``uma.py``, ``umi.py``,
+``rma.py``) holds the model's config dataclass (the scenario's
+``wireless.path_loss`` mapping, with ``model:`` naming it), its formulas and its
+registration: the config's ``build(carrier_hz)`` returns the model, and
+:mod:`cosim.wireless.pathloss` lists the configs in ``PATH_LOSS_MODELS``.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
 import numpy as np
+
+#: Speed of light in vacuum c [m/s] (exact by the SI definition of the metre).
+SPEED_OF_LIGHT_MPS = 299_792_458.0
 
 
 class PathLossModel(ABC):
@@ -35,6 +45,16 @@ class PathLossModel(ABC):
     def shadowing_std_db(self, los: np.ndarray) -> np.ndarray:
         """Default log-normal shadowing standard deviation [dB] (0 by default)."""
         return np.zeros(np.shape(los))
+
+
+def need_carrier(model: str, carrier_hz: float | None) -> float:
+    """``carrier_hz``, or ValueError when a carrier-dependent model has none.
+
+    Scenario validation (``WirelessConfig``) reports this first, naming the field.
+    """
+    if carrier_hz is None:
+        raise ValueError(f"path loss model {model!r} needs carrier_hz")
+    return carrier_hz
 
 
 def log10(x: np.ndarray | float) -> np.ndarray:

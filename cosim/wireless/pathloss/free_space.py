@@ -1,11 +1,24 @@
-"""Free-space (Friis) path loss."""
+"""Free-space (Friis) path loss: config (``model: free_space``), formula and build."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 
-from cosim.wireless.config import SPEED_OF_LIGHT_MPS
-from cosim.wireless.pathloss.base import PathLossModel, log10
+from cosim.wireless.pathloss.base import SPEED_OF_LIGHT_MPS, PathLossModel, log10, need_carrier
+
+
+@dataclass(frozen=True)
+class FreeSpacePathLoss:
+    """Friis free-space loss ``20 log10(4 π d f_c / c)`` [dB]."""
+
+    model: Literal["free_space"] = "free_space"
+
+    def build(self, carrier_hz: float | None) -> FreeSpace:
+        """The model at carrier ``carrier_hz`` [Hz] (required)."""
+        return FreeSpace(need_carrier(self.model, carrier_hz))
 
 
 class FreeSpace(PathLossModel):

@@ -1,14 +1,48 @@
-"""3GPP TR 38.901 V17 rural macro (RMa) path loss, Table 7.4.1-1."""
+"""3GPP TR 38.901 V17 rural macro (RMa): config (``model: rma``), path loss
+(Table 7.4.1-1), LOS probability (Table 7.4.2-1) and build."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 
-from cosim.wireless.config import SPEED_OF_LIGHT_MPS
-from cosim.wireless.pathloss.base import PathLossModel, d3d, log10
+from cosim.config.checks import check_range
+from cosim.wireless.pathloss.base import SPEED_OF_LIGHT_MPS, d3d, log10, need_carrier
+from cosim.wireless.pathloss.tr38901 import LosMode, TR38901PathLoss, check_los_and_heights
 
 
-class RMa(PathLossModel):
+@dataclass(frozen=True)
+class RMaPathLoss:
+    """3GPP TR 38.901 rural macro (Table 7.4.1-1).
+
+    Heights [m]: base station ``bs_height_m`` in [1, 150], client ``ut_height_m``
+    in [1, 10], buildings ``building_height_m`` in [5, 50]; ``street_width_m`` in
+    [5, 50] m.
+    """
+
+    model: Literal["rma"] = "rma"
+    los: LosMode = "auto"
+    bs_height_m: float = 35.0
+    ut_height_m: float = 1.5
+    building_height_m: float = 5.0
+    street_width_m: float = 20.0
+
+    def __post_init__(self) -> None:
+        check_los_and_heights(self.los, self.bs_height_m, self.ut_height_m, ut_max=10.0)
+        check_range("building_height_m", self.building_height_m, 5.0, 50.0)
+        check_range("street_width_m", self.street_width_m, 5.0, 50.0)
+
+    def build(self, carrier_hz: float | None) -> RMa:
+        """The model at carrier ``carrier_hz`` [Hz] (required)."""
+        return RMa(
+            need_carrier(self.model, carrier_hz),
+            self.bs_height_m, self.ut_height_m, self.building_height_m, self.street_width_m,
+        )  # fmt: skip
+
+
+class RMa(TR38901PathLoss):
     """RMa, f_c in GHz inside the formulas, distances [m], h = building height, W = street width.
 
     Breakpoint ``d_BP = 2 π hBS hUT f_c / c`` (f_c [Hz]).
@@ -21,6 +55,8 @@ class RMa(PathLossModel):
     − (3.2 (log10(11.75 hUT))² − 4.97))``; σ_SF = 8 dB.
     LOS probability: 1 for d2D ≤ 10 m, else ``exp(−(d2D − 10) / 1000)``.
     """
+
+    sigma_los_db, sigma_nlos_db = 4.0, 8.0
 
     def __init__(
         self,
@@ -46,33 +82,25 @@ class RMa(PathLossModel):
             + 0.002 * np.log10(h) * d
         )
 
-    def los_db(self, d2d_m: np.ndarray) -> np.ndarray:
-        """LOS path loss [dB]."""
+    def los_db(self, d2d_m: np.ndarray, env_height_m: np.ndarray | float = 1.0) -> np.ndarray:
+        """LOS path loss [dB] (h_E is not used)."""
         d2 = np.asarray(d2d_m, dtype=np.float64)
         d3 = d3d(d2, self.h_bs, self.h_ut)
         pl2 = self._pl1(np.asarray(self.d_bp)) + 40 * log10(d3 / self.d_bp)
         return np.where(d2 <= self.d_bp, self._pl1(d3), pl2)
 
-    def loss_db(
-        self, d2d_m: np.ndarray, los: np.ndarray, env_height_m: np.ndarray | float = 1.0
-    ) -> np.ndarray:
-        d3 = d3d(d2d_m, self.h_bs, self.h_ut)
+    def nlos_db(self, d3d_m: np.ndarray) -> np.ndarray:
         h, w, hbs = self.h, self.w, self.h_bs
-        pl_nlos = (
+        return (
             161.04
             - 7.1 * np.log10(w)
             + 7.5 * np.log10(h)
             - (24.37 - 3.7 * (h / hbs) ** 2) * np.log10(hbs)
-            + (43.42 - 3.1 * np.log10(hbs)) * (log10(d3) - 3)
+            + (43.42 - 3.1 * np.log10(hbs)) * (log10(d3d_m) - 3)
             + 20 * log10(self.fc_ghz)
             - (3.2 * np.log10(11.75 * self.h_ut) ** 2 - 4.97)
         )
-        pl_los = self.los_db(d2d_m)
-        return np.where(los, pl_los, np.maximum(pl_los, pl_nlos))
 
     def los_probability(self, d2d_m: np.ndarray) -> np.ndarray:
         d = np.asarray(d2d_m, dtype=np.float64)
         return np.where(d <= 10, 1.0, np.exp(-(d - 10) / 1000))
-
-    def shadowing_std_db(self, los: np.ndarray) -> np.ndarray:
-        return np.where(los, 4.0, 8.0)

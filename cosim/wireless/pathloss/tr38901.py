@@ -1,15 +1,96 @@
-"""Formulas the 3GPP TR 38.901 V17 urban models (UMa, UMi street canyon) share.
+"""What the 3GPP TR 38.901 V17 models (UMa, UMi street canyon, RMa) share.
 
 Table 7.4.1-1 (path loss) and Table 7.4.2-1 (LOS probability); f_c in GHz
-inside the formulas, distances and heights in metres.
+inside the formulas, distances and heights in metres. The configs' common
+fields (``los``, antenna heights) are checked here too.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from typing import ClassVar, Literal, get_args
+
 import numpy as np
 
-from cosim.wireless.config import SPEED_OF_LIGHT_MPS
-from cosim.wireless.pathloss.base import d3d, log10
+from cosim.config.checks import check_choice, check_range
+from cosim.wireless.pathloss.base import SPEED_OF_LIGHT_MPS, PathLossModel, d3d, log10
+
+#: LOS state of a TR 38.901 config: drawn per client with the model's LOS probability,
+#: or fixed.
+LosMode = Literal["auto", "los", "nlos"]
+
+
+def check_los_and_heights(los: str, bs_height_m: float, ut_height_m: float, ut_max: float) -> None:
+    """``los`` one of :data:`LosMode`; h_BS in [1, 150] m, h_UT in [1, ``ut_max``] m."""
+    check_choice("los", los, get_args(LosMode))
+    check_range("bs_height_m", bs_height_m, 1.0, 150.0)
+    check_range("ut_height_m", ut_height_m, 1.0, ut_max)
+
+
+class TR38901PathLoss(PathLossModel):
+    """LOS and NLOS formulas of one scenario: ``PL_NLOS = max(PL_LOS, PL'_NLOS)``.
+
+    Subclasses give :meth:`los_db`, :meth:`nlos_db` (PL'_NLOS) and the shadowing
+    standard deviations σ_SF [dB] in LOS and NLOS.
+    """
+
+    sigma_los_db: ClassVar[float]
+    sigma_nlos_db: ClassVar[float]
+    h_bs: float
+    h_ut: float
+
+    @abstractmethod
+    def los_db(self, d2d_m: np.ndarray, env_height_m: np.ndarray | float = 1.0) -> np.ndarray:
+        """LOS path loss [dB]."""
+
+    @abstractmethod
+    def nlos_db(self, d3d_m: np.ndarray) -> np.ndarray:
+        """The NLOS formula PL'_NLOS [dB] of the 3-D distance, before the max with LOS."""
+
+    def loss_db(
+        self, d2d_m: np.ndarray, los: np.ndarray, env_height_m: np.ndarray | float = 1.0
+    ) -> np.ndarray:
+        pl_los = self.los_db(d2d_m, env_height_m)
+        pl_nlos = self.nlos_db(d3d(d2d_m, self.h_bs, self.h_ut))
+        return np.where(los, pl_los, np.maximum(pl_los, pl_nlos))
+
+    def shadowing_std_db(self, los: np.ndarray) -> np.ndarray:
+        return np.where(los, self.sigma_los_db, self.sigma_nlos_db)
+
+
+class TwoSlopeUrban(TR38901PathLoss):
+    """UMa and UMi street canyon: the two-slope LOS formula around the breakpoint d'BP.
+
+    ``PL1 = A + B log10(d3D) + 20 log10(fc)`` for d2D ≤ d'BP, else
+    ``PL2 = A + 40 log10(d3D) + 20 log10(fc) − C log10(d'BP² + (hBS − hUT)²)``
+    (:func:`two_slope_los_db`); A = ``intercept_db``, B = ``los_slope``,
+    C = ``bp_slope``. ``uses_env_height``: d'BP follows the drawn h_E (UMa) or
+    takes h_E = 1 m (UMi).
+    """
+
+    intercept_db: ClassVar[float]
+    los_slope: ClassVar[float]
+    bp_slope: ClassVar[float]
+    uses_env_height: ClassVar[bool] = False
+
+    def __init__(self, carrier_hz: float, bs_height_m: float, ut_height_m: float) -> None:
+        self.carrier_hz = carrier_hz
+        self.fc_ghz = carrier_hz / 1e9
+        self.h_bs = bs_height_m
+        self.h_ut = ut_height_m
+        #: Breakpoint [m] for h_E = 1 m.
+        self.d_bp = float(breakpoint_m(bs_height_m, ut_height_m, carrier_hz))
+
+    def los_db(self, d2d_m: np.ndarray, env_height_m: np.ndarray | float = 1.0) -> np.ndarray:
+        d_bp = (
+            breakpoint_m(self.h_bs, self.h_ut, self.carrier_hz, env_height_m)
+            if self.uses_env_height
+            else self.d_bp
+        )
+        return two_slope_los_db(
+            d2d_m, self.h_bs, self.h_ut, self.fc_ghz, d_bp,
+            self.intercept_db, self.los_slope, self.bp_slope,
+        )  # fmt: skip
 
 
 def breakpoint_m(
@@ -56,14 +137,3 @@ def urban_los_probability(d2d_m: np.ndarray, decay_m: float) -> np.ndarray:
     d = np.maximum(np.asarray(d2d_m, dtype=np.float64), 1e-9)
     p = 18 / d + np.exp(-d / decay_m) * (1 - 18 / d)
     return np.where(d <= 18, 1.0, p)
-
-
-def uma_height_factor(h_ut_m: float) -> float:
-    """``C′(h_UT)``: 0 for h_UT ≤ 13 m, ``((h_UT − 13) / 10)^1.5`` for 13 m < h_UT ≤ 23 m."""
-    return 0.0 if h_ut_m <= 13 else ((h_ut_m - 13) / 10) ** 1.5
-
-
-def uma_distance_factor(d2d_m: np.ndarray) -> np.ndarray:
-    """``g(d2D)``: 0 for d2D ≤ 18 m, else ``(5/4) (d2D / 100)³ exp(−d2D / 150)``."""
-    d = np.asarray(d2d_m, dtype=np.float64)
-    return np.where(d <= 18, 0.0, 1.25 * (d / 100) ** 3 * np.exp(-d / 150))

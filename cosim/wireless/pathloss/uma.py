@@ -1,20 +1,44 @@
-"""3GPP TR 38.901 V17 urban macro (UMa) path loss, Table 7.4.1-1, and LOS probability."""
+"""3GPP TR 38.901 V17 urban macro (UMa): config (``model: uma``), path loss
+(Table 7.4.1-1), LOS probability (Table 7.4.2-1) and build."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 
-from cosim.wireless.pathloss.base import PathLossModel, d3d, log10
+from cosim.wireless.pathloss.base import log10, need_carrier
 from cosim.wireless.pathloss.tr38901 import (
-    breakpoint_m,
-    two_slope_los_db,
-    uma_distance_factor,
-    uma_height_factor,
+    LosMode,
+    TwoSlopeUrban,
+    check_los_and_heights,
     urban_los_probability,
 )
 
 
-class UMa(PathLossModel):
+@dataclass(frozen=True)
+class UMaPathLoss:
+    """3GPP TR 38.901 urban macro (Table 7.4.1-1); LOS state fixed or drawn (Table 7.4.2-1).
+
+    Heights [m]: base station ``bs_height_m`` in [1, 150], client ``ut_height_m``
+    in [1, 22.5].
+    """
+
+    model: Literal["uma"] = "uma"
+    los: LosMode = "auto"
+    bs_height_m: float = 25.0
+    ut_height_m: float = 1.5
+
+    def __post_init__(self) -> None:
+        check_los_and_heights(self.los, self.bs_height_m, self.ut_height_m, ut_max=22.5)
+
+    def build(self, carrier_hz: float | None) -> UMa:
+        """The model at carrier ``carrier_hz`` [Hz] (required)."""
+        return UMa(need_carrier(self.model, carrier_hz), self.bs_height_m, self.ut_height_m)
+
+
+class UMa(TwoSlopeUrban):
     """UMa, f_c in GHz inside the formulas, distances [m], valid 10 m ≤ d2D ≤ 5 km.
 
     Breakpoint ``d'BP = 4 h'BS h'UT f_c / c`` with ``h' = h − h_E``.
@@ -35,26 +59,12 @@ class UMa(PathLossModel):
     empty and h_E stays 1 m.
     """
 
-    def __init__(self, carrier_hz: float, bs_height_m: float, ut_height_m: float) -> None:
-        self.carrier_hz = carrier_hz
-        self.fc_ghz = carrier_hz / 1e9
-        self.h_bs = bs_height_m
-        self.h_ut = ut_height_m
-        #: Breakpoint [m] for h_E = 1 m.
-        self.d_bp = float(breakpoint_m(bs_height_m, ut_height_m, carrier_hz))
+    intercept_db, los_slope, bp_slope = 28.0, 22.0, 9.0
+    uses_env_height = True
+    sigma_los_db, sigma_nlos_db = 4.0, 6.0
 
-    def los_db(self, d2d_m: np.ndarray, env_height_m: np.ndarray | float = 1.0) -> np.ndarray:
-        """LOS path loss [dB]."""
-        d_bp = breakpoint_m(self.h_bs, self.h_ut, self.carrier_hz, env_height_m)
-        return two_slope_los_db(d2d_m, self.h_bs, self.h_ut, self.fc_ghz, d_bp, 28.0, 22.0, 9.0)
-
-    def loss_db(
-        self, d2d_m: np.ndarray, los: np.ndarray, env_height_m: np.ndarray | float = 1.0
-    ) -> np.ndarray:
-        d3 = d3d(d2d_m, self.h_bs, self.h_ut)
-        pl_los = self.los_db(d2d_m, env_height_m)
-        pl_nlos = 13.54 + 39.08 * log10(d3) + 20 * log10(self.fc_ghz) - 0.6 * (self.h_ut - 1.5)
-        return np.where(los, pl_los, np.maximum(pl_los, pl_nlos))
+    def nlos_db(self, d3d_m: np.ndarray) -> np.ndarray:
+        return 13.54 + 39.08 * log10(d3d_m) + 20 * log10(self.fc_ghz) - 0.6 * (self.h_ut - 1.5)
 
     def los_probability(self, d2d_m: np.ndarray) -> np.ndarray:
         height = 1 + uma_height_factor(self.h_ut) * uma_distance_factor(d2d_m)
@@ -78,5 +88,13 @@ class UMa(PathLossModel):
         pick = choices[np.minimum((u[1] * choices.size).astype(np.int64), choices.size - 1)]
         return np.where(u[0] < 1 / (1 + c), 1.0, pick)
 
-    def shadowing_std_db(self, los: np.ndarray) -> np.ndarray:
-        return np.where(los, 4.0, 6.0)
+
+def uma_height_factor(h_ut_m: float) -> float:
+    """``C′(h_UT)``: 0 for h_UT ≤ 13 m, ``((h_UT − 13) / 10)^1.5`` for 13 m < h_UT ≤ 23 m."""
+    return 0.0 if h_ut_m <= 13 else ((h_ut_m - 13) / 10) ** 1.5
+
+
+def uma_distance_factor(d2d_m: np.ndarray) -> np.ndarray:
+    """``g(d2D)``: 0 for d2D ≤ 18 m, else ``(5/4) (d2D / 100)³ exp(−d2D / 150)``."""
+    d = np.asarray(d2d_m, dtype=np.float64)
+    return np.where(d <= 18, 0.0, 1.25 * (d / 100) ** 3 * np.exp(-d / 150))

@@ -1,14 +1,44 @@
-"""3GPP TR 38.901 V17 urban micro street canyon (UMi) path loss, Table 7.4.1-1."""
+"""3GPP TR 38.901 V17 urban micro street canyon (UMi): config (``model: umi``), path loss
+(Table 7.4.1-1), LOS probability (Table 7.4.2-1) and build."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 
-from cosim.wireless.pathloss.base import PathLossModel, d3d, log10
-from cosim.wireless.pathloss.tr38901 import breakpoint_m, two_slope_los_db, urban_los_probability
+from cosim.wireless.pathloss.base import log10, need_carrier
+from cosim.wireless.pathloss.tr38901 import (
+    LosMode,
+    TwoSlopeUrban,
+    check_los_and_heights,
+    urban_los_probability,
+)
 
 
-class UMi(PathLossModel):
+@dataclass(frozen=True)
+class UMiPathLoss:
+    """3GPP TR 38.901 urban micro street canyon (Table 7.4.1-1).
+
+    Heights [m]: base station ``bs_height_m`` in [1, 150], client ``ut_height_m``
+    in [1, 22.5].
+    """
+
+    model: Literal["umi"] = "umi"
+    los: LosMode = "auto"
+    bs_height_m: float = 10.0
+    ut_height_m: float = 1.5
+
+    def __post_init__(self) -> None:
+        check_los_and_heights(self.los, self.bs_height_m, self.ut_height_m, ut_max=22.5)
+
+    def build(self, carrier_hz: float | None) -> UMi:
+        """The model at carrier ``carrier_hz`` [Hz] (required)."""
+        return UMi(need_carrier(self.model, carrier_hz), self.bs_height_m, self.ut_height_m)
+
+
+class UMi(TwoSlopeUrban):
     """UMi street canyon, f_c in GHz inside the formulas, distances [m].
 
     Breakpoint ``d'BP = 4 h'BS h'UT f_c / c``, ``h' = h − 1 m`` (h_E = 1 m).
@@ -19,28 +49,11 @@ class UMi(PathLossModel):
     (no height term).
     """
 
-    def __init__(self, carrier_hz: float, bs_height_m: float, ut_height_m: float) -> None:
-        self.fc_ghz = carrier_hz / 1e9
-        self.h_bs = bs_height_m
-        self.h_ut = ut_height_m
-        self.d_bp = float(breakpoint_m(bs_height_m, ut_height_m, carrier_hz))
+    intercept_db, los_slope, bp_slope = 32.4, 21.0, 9.5
+    sigma_los_db, sigma_nlos_db = 4.0, 7.82
 
-    def los_db(self, d2d_m: np.ndarray) -> np.ndarray:
-        """LOS path loss [dB]."""
-        return two_slope_los_db(
-            d2d_m, self.h_bs, self.h_ut, self.fc_ghz, self.d_bp, 32.4, 21.0, 9.5
-        )
-
-    def loss_db(
-        self, d2d_m: np.ndarray, los: np.ndarray, env_height_m: np.ndarray | float = 1.0
-    ) -> np.ndarray:
-        d3 = d3d(d2d_m, self.h_bs, self.h_ut)
-        pl_los = self.los_db(d2d_m)
-        pl_nlos = 35.3 * log10(d3) + 22.4 + 21.3 * log10(self.fc_ghz) - 0.3 * (self.h_ut - 1.5)
-        return np.where(los, pl_los, np.maximum(pl_los, pl_nlos))
+    def nlos_db(self, d3d_m: np.ndarray) -> np.ndarray:
+        return 35.3 * log10(d3d_m) + 22.4 + 21.3 * log10(self.fc_ghz) - 0.3 * (self.h_ut - 1.5)
 
     def los_probability(self, d2d_m: np.ndarray) -> np.ndarray:
         return urban_los_probability(d2d_m, 36.0)
-
-    def shadowing_std_db(self, los: np.ndarray) -> np.ndarray:
-        return np.where(los, 4.0, 7.82)
