@@ -28,6 +28,7 @@ from typing import Literal
 from cosim.config.checks import (
     check_choice,
     check_int_range,
+    check_literals,
     check_non_negative,
     check_positive,
     check_range,
@@ -36,7 +37,9 @@ from cosim.errors import ConfigFieldError
 
 Method = Literal["local_only", "fedavg_lora", "fd_full", "fd_topk", "adaptive"]
 KPolicyName = Literal["fixed", "channel_adaptive", "entropy_adaptive"]
-AggregationName = Literal["auto", "zero_pad", "masked_mean", "residual", "zero_pad_logits"]
+#: The aggregation policies; ``AggregationName`` adds ``auto`` (chosen by the method).
+ResolvedAggregation = Literal["zero_pad", "masked_mean", "residual", "zero_pad_logits"]
+AggregationName = Literal["auto", ResolvedAggregation]
 ClientWeighting = Literal["likelihood", "uniform", "data_size", "reliability", "confidence"]
 
 DOMAIN_SOURCES = ("shakespeare", "kjv", "fortunes", "user")
@@ -71,6 +74,7 @@ class ModelSpec:
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
 
     def __post_init__(self) -> None:
+        check_literals(self)
         if not self.preset.strip():
             raise ConfigFieldError("preset", "must be a non-empty preset name, path or hub id")
         check_int_range("lora_rank", self.lora_rank, 1, 1024)
@@ -147,7 +151,7 @@ class DataConfig:
             for name in self.public_domains:
                 check_domain_name("public_domains", name)
         check_int_range("public_tokens", self.public_tokens, 1)
-        check_choice("partition", self.partition, ("by_domain", "dirichlet"))
+        check_literals(self)
         check_positive("dirichlet_alpha", self.dirichlet_alpha)
         check_int_range("seq_len", self.seq_len, 4, 8192)
         check_int_range("shard_tokens", self.shard_tokens, self.seq_len)
@@ -216,9 +220,7 @@ class DistillationConfig:
     device: Literal["cpu", "cuda", "auto"] = "cpu"
 
     def __post_init__(self) -> None:
-        check_choice(
-            "method", self.method, ("local_only", "fedavg_lora", "fd_full", "fd_topk", "adaptive")
-        )
+        check_literals(self)
         check_int_range("rounds", self.rounds, 1)
         check_int_range("public_tokens_per_round", self.public_tokens_per_round, 1)
         check_int_range("local_steps", self.local_steps, 0)
@@ -229,26 +231,13 @@ class DistillationConfig:
         check_positive("temperature", self.temperature)
         check_non_negative("alpha", self.alpha)
         check_non_negative("beta", self.beta)
-        check_choice(
-            "k_policy", self.k_policy, ("fixed", "channel_adaptive", "entropy_adaptive")
-        )
         check_int_range("k_min", self.k_min, 1)
         check_int_range("k_max", self.k_max, self.k_min)
         check_int_range("k", self.k, 1)
         check_range("safety_factor", self.safety_factor, 0.0, 1.0, low_inclusive=False)
-        check_choice("value_format", self.value_format, ("fp16", "q8"))
-        check_choice(
-            "aggregation", self.aggregation,
-            ("auto", "zero_pad", "masked_mean", "residual", "zero_pad_logits"),
-        )
-        check_choice(
-            "client_weighting", self.client_weighting,
-            ("likelihood", "uniform", "data_size", "reliability", "confidence"),
-        )
         check_positive("likelihood_temperature_nats", self.likelihood_temperature_nats)
         check_range("coverage", self.coverage, 0.0, 1.0, low_inclusive=False)
         check_int_range("downlink_k", self.downlink_k, 1)
-        check_choice("zero_pad_logits", self.zero_pad_logits, ("log_prob", "centered"))
         check_int_range("default_budget_bytes", self.default_budget_bytes, 1)
         layer = self.hidden_layer
         if not (layer < 0 and float(layer).is_integer()) and not 0 < layer <= 1:
@@ -257,11 +246,8 @@ class DistillationConfig:
                 f"must be a negative integer (index from the end) or in (0, 1], got {layer!r}",
             )
         check_int_range("hidden_rank", self.hidden_rank, 1, 4096)
-        check_choice("device", self.device, ("cpu", "cuda", "auto"))
 
-    def resolved_aggregation(
-        self,
-    ) -> Literal["zero_pad", "masked_mean", "residual", "zero_pad_logits"]:
+    def resolved_aggregation(self) -> ResolvedAggregation:
         """The aggregation policy actually used by this method (see class docstring)."""
         if self.aggregation != "auto":
             return self.aggregation
