@@ -123,6 +123,31 @@ def test_block_fading_is_constant_within_a_block():
     assert not np.allclose(h[4], h[5])
 
 
+def test_clarke_stored_design_is_the_computed_one(tmp_path):
+    """The shipped filter design (loaded without scipy) is bit-for-bit what
+    compute_design gives; a missing or stale file falls back to computing it."""
+    import cosim.wireless.fading.clarke as clarke
+
+    g, weights, residual = clarke.compute_design()
+    assert clarke.DESIGN_FILE.is_file()
+    with np.load(clarke.DESIGN_FILE) as f:
+        assert np.array_equal(f["params"], clarke._params())
+        assert np.array_equal(f["g"], g) and np.array_equal(f["weights"], weights)
+        assert float(f["residual"]) == residual
+    stale = tmp_path / "d.npz"
+    np.savez(stale, params=clarke._params() + 1, g=g[:3], weights=weights[:2], residual=0.0)
+    stored = clarke._design()
+    clarke._design.cache_clear()
+    try:
+        clarke.DESIGN_FILE, kept = stale, clarke.DESIGN_FILE
+        fresh = clarke._design()
+    finally:
+        clarke.DESIGN_FILE = kept
+        clarke._design.cache_clear()
+    for a, b in zip(stored, fresh, strict=True):
+        assert np.array_equal(a, b)
+
+
 def test_clarke_covariance_of_the_construction_is_the_target():
     """Exact (not sampled) covariance of two slots from the kriging weights and g ⋆ g.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammainccinv
 
 from cosim.wireless.counter_rng import uniform
 
@@ -36,6 +35,8 @@ def power_gain(
         z = los[None] + np.sqrt(1 / (k + 1)) * h
         return z.real**2 + z.imag**2
     if distribution == "nakagami":
+        from scipy.special import gammainccinv  # slow to import: only when needed
+
         p = h.real**2 + h.imag**2
         # Q⁻¹(m, e^{−p}) = P⁻¹(m, 1 − e^{−p}) without rounding 1 − e^{−p} to 1 in the tail
         return gammainccinv(m, np.exp(-p)) / m

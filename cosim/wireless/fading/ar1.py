@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import j0
 
 from cosim.wireless.counter_rng import complex_normal
 from cosim.wireless.fading.base import GaussianProcess
@@ -38,6 +37,8 @@ class GaussMarkovFading(GaussianProcess):
         fd = np.asarray(doppler_hz, dtype=np.float64)
         self.n_clients = int(fd.shape[0])
         self.n_subbands = n_subbands
+        from scipy.special import j0  # slow to import: only when this model is used
+
         self.rho = j0(2 * np.pi * fd * slot_s)[:, None]
         self.key = key
         G = self.grid_slots

@@ -10,10 +10,9 @@ ergodic: one client's time averages converge to the closed forms.
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import numpy as np
-import scipy.fft
-from scipy.special import j0
 
 from cosim.wireless.counter_rng import hash_indices
 from cosim.wireless.fading.base import GaussianProcess
@@ -38,17 +37,52 @@ TABLE_BITS = 12
 TABLE = 1 << TABLE_BITS
 _COUNTER_OFFSET = 2**32  # Philox counters are unsigned; noise chunks start at −1
 _UNLOADED = -(2**40)  # window start of a link with nothing loaded yet
+_BATCH = 64  # grid blocks per batched FFT (memory: 64 × 2048 complex, 2 MB)
+#: :func:`compute_design`'s output, stored so that a run needs no scipy (its import
+#: costs about half a second); ``python -m cosim.wireless.fading.clarke`` rewrites it.
+DESIGN_FILE = Path(__file__).with_name("clarke_design.npz")
+
+
+def _params() -> np.ndarray:
+    """The constants the design depends on (checked when the stored design is loaded)."""
+    return np.array([GRID_CYCLES, WINDOW_CYCLES, HALF_TAPS, FFT_SIZE, TAPS, TABLE], dtype=float)
 
 
 def target_autocorrelation(lag_cycles: np.ndarray | float) -> np.ndarray:
     """``R(x) = J0(2π x) · exp(−x² / (2 T²))`` at lags x = f_d τ [Doppler cycles]."""
+    from scipy.special import j0  # only to design the filter (stored) and in checks
+
     x = np.asarray(lag_cycles, dtype=np.float64)
     return j0(2 * np.pi * x) * np.exp(-0.5 * (x / WINDOW_CYCLES) ** 2)
 
 
 @cache
 def _design() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Filter taps g [2H + 1], its FFT for block convolution, kriging table [TABLE, TAPS].
+    """Filter taps g [2H + 1], its FFT for block convolution, kriging table [TABLE, TAPS],
+    and the largest kriging residual variance: the stored :func:`compute_design`, or
+    computed when the file is missing or was made for other constants."""
+    g = weights = None
+    if DESIGN_FILE.is_file():
+        with np.load(DESIGN_FILE) as f:
+            if np.array_equal(f["params"], _params()):
+                g, weights, residual = f["g"], f["weights"], float(f["residual"])
+    if g is None or weights is None:
+        g, weights, residual = compute_design()
+    g_circ = np.zeros(FFT_SIZE)
+    g_circ[: HALF_TAPS + 1] = g[HALF_TAPS:]
+    g_circ[-HALF_TAPS:] = g[:HALF_TAPS]
+    g_fft = np.fft.fft(g_circ) * np.sqrt(0.5)  # unit-variance real and imaginary noise
+    return g, g_fft, weights, residual
+
+
+def write_design(path: Path = DESIGN_FILE) -> None:
+    """Store :func:`compute_design` in ``path`` (``.npz``)."""
+    g, weights, residual = compute_design()
+    np.savez(path, params=_params(), g=g, weights=weights, residual=np.array(residual))
+
+
+def compute_design() -> tuple[np.ndarray, np.ndarray, float]:
+    """Filter taps g [2H + 1] and kriging table [TABLE, TAPS] from R (uses scipy's J0).
 
     Returns also the largest kriging residual variance ``1 − cᵀ C⁻¹ c`` over μ.
     """
@@ -61,10 +95,6 @@ def _design() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     g_full = np.fft.ifft(np.sqrt(spectrum)).real
     g = np.concatenate([g_full[-HALF_TAPS:], g_full[: HALF_TAPS + 1]])
     g /= np.sqrt(np.sum(g**2))  # unit power after truncation
-    g_circ = np.zeros(FFT_SIZE)
-    g_circ[: HALF_TAPS + 1] = g[HALF_TAPS:]
-    g_circ[-HALF_TAPS:] = g[:HALF_TAPS]
-    g_fft = np.fft.fft(g_circ) * np.sqrt(0.5)  # unit-variance real and imaginary noise
     # Realised grid autocorrelation at lags 0..TAPS-1, for the kriging system.
     rr = np.array([np.dot(g[: g.size - k], g[k:]) for k in range(TAPS)])
     offsets = np.arange(TAPS) - LEFT
@@ -76,7 +106,7 @@ def _design() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     residual = float(np.max(1 - np.einsum("ip,ip->i", weights, cross)))
     weights /= np.sqrt(quad)[:, None]  # exact unit variance at every table point
     weights[0] = np.arange(TAPS) == LEFT  # μ = 0: the grid sample itself
-    return g, g_fft, weights, residual
+    return g, weights, residual
 
 
 def kriging_residual() -> float:
@@ -137,7 +167,6 @@ class ClarkeFading(GaussianProcess):
         self._loaded = np.zeros(n_links, dtype=np.int64)  # grid blocks held: 0, 1 or 2
         self._buf = np.zeros((n_links, 2 * BLOCK), dtype=np.complex128)
         self._row = np.arange(n_links, dtype=np.int64) * (2 * BLOCK)
-        self._segment = np.empty(2 * FFT_SIZE)  # noise of one block, as float pairs
         clients = np.repeat(np.arange(self.n_clients), n_subbands)
         subbands = np.tile(np.arange(n_subbands), self.n_clients)
         self._link_key = [int(k) for k in hash_indices(key, clients, subbands)]
@@ -147,44 +176,57 @@ class ClarkeFading(GaussianProcess):
         self._philox_state["buffer_pos"] = 4  # no buffered output carried between blocks
 
     # ------------------------------------------------------------------ grid
-    def _grid_block(self, link: int, q: int) -> np.ndarray:
-        """Grid samples qB … qB + B − 1 of one link, by overlap-save.
+    def _grid_blocks(self, links: np.ndarray, qs: np.ndarray) -> np.ndarray:
+        """Grid samples qB … qB + B − 1 of each (link, q), ``[m, B]``, by overlap-save.
 
         The noise w[qB − H … (q + 1)B + H − 1] (FFT_SIZE samples, 8 chunks) is
         circularly convolved with g; outputs H … H + B − 1 see no wrap-around and are
-        ``Σ_{|k| ≤ H} g[k] w[i − k]`` exactly.
+        ``Σ_{|k| ≤ H} g[k] w[i − k]`` exactly. One FFT pair for all rows.
         """
-        seg = self._segment
-        first = (q * BLOCK - HALF_TAPS) // NOISE_CHUNK
+        seg = np.empty((links.size, 2 * FFT_SIZE))  # noise, as float pairs
         state = self._philox_state
-        state["state"]["key"] = np.array([self._link_key[link], self.key], dtype=np.uint64)
-        for i in range(FFT_SIZE // NOISE_CHUNK):
-            # Philox is counter-based: key = (link, run key), counter word 1 = chunk, so
-            # chunks draw disjoint streams (a chunk uses far fewer than 2**64 counters).
-            state["state"]["counter"] = np.array(
-                [0, first + i + _COUNTER_OFFSET, 0, 0], dtype=np.uint64
-            )
-            self._philox.state = state
-            self._gen.standard_normal(out=seg[2 * NOISE_CHUNK * i : 2 * NOISE_CHUNK * (i + 1)])
-        y = scipy.fft.fft(seg.view(np.complex128))
+        link_l, q_l = links.tolist(), qs.tolist()
+        for r in range(links.size):
+            first = (q_l[r] * BLOCK - HALF_TAPS) // NOISE_CHUNK
+            state["state"]["key"] = np.array([self._link_key[link_l[r]], self.key], dtype=np.uint64)
+            row = seg[r]
+            for i in range(FFT_SIZE // NOISE_CHUNK):
+                # Philox is counter-based: key = (link, run key), counter word 1 = chunk, so
+                # chunks draw disjoint streams (a chunk uses far fewer than 2**64 counters).
+                state["state"]["counter"] = np.array(
+                    [0, first + i + _COUNTER_OFFSET, 0, 0], dtype=np.uint64
+                )
+                self._philox.state = state
+                self._gen.standard_normal(out=row[2 * NOISE_CHUNK * i : 2 * NOISE_CHUNK * (i + 1)])
+        y = np.fft.fft(seg.view(np.complex128), axis=1)
         y *= self._g_fft  # includes the 1/√2 that makes the noise CN(0, 1)
-        y = scipy.fft.ifft(y, overwrite_x=True)
-        return y[HALF_TAPS : HALF_TAPS + BLOCK]
+        y = np.fft.ifft(y, axis=1)
+        return y[:, HALF_TAPS : HALF_TAPS + BLOCK]
 
-    def _load(self, link: int, q_lo: int, q_hi: int) -> None:
-        """Make the link's window hold grid blocks q_lo … q_hi (q_hi ≤ q_lo + 1)."""
-        base, n = int(self._base[link]), int(self._loaded[link])
-        buf = self._buf[link]
-        if base + 1 == q_lo and n == 2:  # moving forward: the second block becomes the first
-            buf[:BLOCK] = buf[BLOCK:]
-            n = 1
-        elif base != q_lo or n == 0:
-            buf[:BLOCK] = self._grid_block(link, q_lo)
-            n = 1
-        if q_hi > q_lo and n == 1:
-            buf[BLOCK:] = self._grid_block(link, q_lo + 1)
-            n = 2
-        self._base[link], self._loaded[link] = q_lo, n
+    def _load(self, links: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray) -> None:
+        """Make each link's window hold grid blocks q_lo … q_hi (q_hi ≤ q_lo + 1)."""
+        base, n = self._base[links], self._loaded[links]
+        buf = self._buf
+        # moving forward: the second block becomes the first
+        shift = (base + 1 == q_lo) & (n == 2)
+        if shift.any():
+            moved = links[shift]
+            buf[moved, :BLOCK] = buf[moved, BLOCK:]
+        fresh = ~shift & ((base != q_lo) | (n == 0))
+        n = np.where(shift | fresh, 1, n)
+        second = (q_hi > q_lo) & (n == 1)
+        n[second] = 2
+        jobs_l = np.concatenate([links[fresh], links[second]])
+        jobs_q = np.concatenate([q_lo[fresh], q_lo[second] + 1])
+        half = np.repeat([0, BLOCK], [int(fresh.sum()), int(second.sum())])
+        for b0 in range(0, jobs_l.size, _BATCH):  # bounded memory: _BATCH FFT rows at a time
+            jl, jh = jobs_l[b0 : b0 + _BATCH], half[b0 : b0 + _BATCH]
+            blocks = self._grid_blocks(jl, jobs_q[b0 : b0 + _BATCH])
+            for h in (0, BLOCK):
+                on = jh == h
+                if on.any():
+                    buf[jl[on], h : h + BLOCK] = blocks[on]
+        self._base[links], self._loaded[links] = q_lo, n
 
     # ------------------------------------------------------------------ slots
     def samples(self, first_slot: int, n_slots: int) -> np.ndarray:
@@ -210,8 +252,8 @@ class ClarkeFading(GaussianProcess):
         lo, hi = j[:, 0] - LEFT, j[:, -1] + TAPS - 1 - LEFT
         start = self._base * BLOCK
         stale = np.flatnonzero((lo < start) | (hi >= start + self._loaded * BLOCK))
-        for link in stale:
-            self._load(int(link), int(lo[link] // BLOCK), int(hi[link] // BLOCK))
+        if stale.size:
+            self._load(stale, lo[stale] // BLOCK, hi[stale] // BLOCK)
         idx = j
         idx += (self._row - self._base * BLOCK - LEFT)[:, None]
         flat = self._buf.ravel()
@@ -222,3 +264,8 @@ class ClarkeFading(GaussianProcess):
             x *= np.take(self._table[p], mu, mode="wrap")
             h += x
         return h.T
+
+
+if __name__ == "__main__":  # rewrite the stored design (after changing its constants)
+    write_design()
+    print(f"wrote {DESIGN_FILE}")
