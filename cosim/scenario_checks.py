@@ -33,15 +33,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cosim.engine.presets import PRESET_EXAMPLES, SMOLLM2_LAYERS, TINY_PRESETS, is_builtin_preset
 from cosim.errors import ScenarioError
-from cosim.scenario_paths import BUILTIN_PRESET
 
 if TYPE_CHECKING:
     from cosim.scenario import Scenario
 
-#: Preset names offered in "did you mean" (``smollm2-<n>l`` stands for any depth).
-PRESET_NAMES = ("smollm2-135m", "smollm2-4l", "smollm2-8l", "tiny-gpt2", "tiny-llama",
-                "tiny-qwen2")
 # A Hugging Face repo id: owner/name, each part letters, digits, '-', '_', '.'.
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 # Smallest first sparse record: codec header, k varint + residual fp16, 2 B per entry.
@@ -55,17 +52,17 @@ def model_kind(preset: str) -> str:
     Raises:
         ScenarioError: none of these (no preset, no path, no ``owner/name``).
     """
-    if BUILTIN_PRESET.fullmatch(preset):
+    if is_builtin_preset(preset):
         return "preset"
     if preset.startswith((".", "/", "~")) or Path(preset).is_absolute():
         return "local"
     if HUB_ID.fullmatch(preset):
         return "hub"
-    close = difflib.get_close_matches(preset, PRESET_NAMES, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(preset, PRESET_EXAMPLES, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise ScenarioError(
-        f"unknown model preset {preset!r}; {hint}presets: smollm2-135m, smollm2-<n>l "
-        f"(n = 1..30), tiny-gpt2, tiny-llama, tiny-qwen2; or a local directory "
+        f"unknown model preset {preset!r}; {hint}presets: {PRESET_EXAMPLES[0]}, smollm2-<n>l "
+        f"(n = 1..{SMOLLM2_LAYERS}), {', '.join(TINY_PRESETS)}; or a local directory "
         f"(./path) or a hub id (owner/name)"
     )
 

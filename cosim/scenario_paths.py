@@ -27,18 +27,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cosim.engine.presets import is_builtin_preset
 from cosim.errors import ScenarioError
 
 if TYPE_CHECKING:
     from cosim.scenario import Scenario
 
 PROJECT_MARKER = "pyproject.toml"
-# The engine's built-in presets (cosim.engine.model_loading; not imported: it loads torch).
-BUILTIN_PRESET = re.compile(r"smollm2-135m|smollm2-\d+l|tiny-(?:gpt2|llama|qwen2)")
 
 
 def scenario_root(scenario_dir: Path) -> Path:
@@ -71,7 +69,7 @@ def resolve_path(field: str, path: str, base_dir: Path, root: Path, *,
 
 
 def _is_local_model(preset: str, base_dir: Path) -> bool:
-    if BUILTIN_PRESET.fullmatch(preset):
+    if is_builtin_preset(preset):  # the engine's names (torch-free cosim.engine.presets)
         return False
     return preset.startswith((".", "/", "~")) or (base_dir / preset).is_dir()
 

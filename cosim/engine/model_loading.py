@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -44,13 +43,11 @@ from transformers import (
 )
 
 from cosim.engine.config import ModelSpec
+from cosim.engine.presets import SMOLLM2_LAYERS, SMOLLM2_PRESET, TINY_PRESETS, TRUNCATED_PRESET
 from cosim.errors import ScenarioError
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 VOCAB_SIZE = 49152
-TINY_PRESETS = ("tiny-gpt2", "tiny-llama", "tiny-qwen2")
-SMOLLM2_LAYERS = 30
-_TRUNCATED = re.compile(r"^smollm2-(\d+)l$")
 EMBED_ROW_NORM = 0.6
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -210,8 +207,8 @@ def load_base_model(spec: ModelSpec, seed: int) -> PreTrainedModel:
     ``seed`` only matters for the ``tiny-*`` presets (their initial weights).
     """
     preset = spec.preset
-    match = _TRUNCATED.match(preset)
-    if preset == "smollm2-135m":
+    match = TRUNCATED_PRESET.fullmatch(preset)
+    if preset == SMOLLM2_PRESET:
         model = _load_smollm2_full()
     elif match:
         n = int(match.group(1))
@@ -257,7 +254,7 @@ def _load_external(spec: ModelSpec) -> PreTrainedModel:
 
 def is_truncated_preset(preset: str) -> bool:
     """Whether ``preset`` is a depth-truncated SmolLM2 (``smollm2-<n>l``)."""
-    return _TRUNCATED.match(preset) is not None
+    return TRUNCATED_PRESET.fullmatch(preset) is not None
 
 
 def default_modules_to_save(model_type: str) -> tuple[str, ...]:

@@ -1,5 +1,5 @@
 """The engine never imports simpy, the wireless model or the simulator beyond its interface
-(cosim.sim.backend); its config never imports torch; the simulator's interface imports
+(cosim.sim.backend); its config and preset list never import torch; the simulator's interface imports
 neither torch nor simpy."""
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ SCRIPT = """
 import sys
 import cosim.engine.config
 assert "torch" not in sys.modules, "cosim.engine.config pulled in torch"
+# The scenario front end tells presets from paths by the engine's torch-free list.
+import cosim.engine.presets, cosim.scenario_paths, cosim.scenario_checks
+assert not {"torch", "transformers"} & set(sys.modules), "the preset list pulled in torch"
 import cosim.engine.backend, cosim.engine.standalone, cosim.engine.cli
 # The engine implements the simulator's interface (cosim.sim.backend, stdlib only) and
 # nothing else of the simulator.
