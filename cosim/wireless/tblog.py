@@ -22,6 +22,10 @@ class TbLog:
     def __init__(self, n_subbands: int, capacity: int = 4096) -> None:
         self.n = 0
         self.n_subbands = n_subbands
+        # rows_of's cache: rows change only by appending (n grows) or compact (generation)
+        self._generation = 0
+        self._last_scan: tuple[int, int] | None = None
+        self._groups: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
         self._alloc_cols(capacity)
 
     def _alloc_cols(self, cap: int) -> None:
@@ -97,12 +101,28 @@ class TbLog:
         return np.arange(i0, i1)
 
     def rows_of(self, transfer: int, first_row: int = 0) -> np.ndarray:
-        """Row ids of ``transfer``'s TBs (searching from ``first_row``)."""
+        """Row ids of ``transfer``'s TBs (searching from ``first_row``), ascending.
+
+        A scan of the rows from ``first_row``; when asked again with no rows added or
+        dropped since (e.g. many transfers cut off at once), the rows are grouped by
+        transfer once (a stable sort) and later calls are two binary searches.
+        """
         first_row = max(0, min(first_row, self.n))
+        version = (self.n, self._generation)
+        if self._groups is not None and self._groups[0] == version:
+            _, order, keys = self._groups
+            rows = order[np.searchsorted(keys, transfer) : np.searchsorted(keys, transfer, "right")]
+            return rows[np.searchsorted(rows, first_row) :]
+        if self._last_scan == version:
+            order = np.argsort(self.transfer[: self.n], kind="stable")
+            self._groups = (version, order, self.transfer[order])
+            return self.rows_of(transfer, first_row)
+        self._last_scan = version
         return first_row + np.flatnonzero(self.transfer[first_row : self.n] == transfer)
 
     def compact(self, keep: np.ndarray) -> np.ndarray:
         """Keep rows where ``keep`` (bool ``[n]``); returns old→new row ids (-1 dropped)."""
+        self._generation += 1
         new_id = np.cumsum(keep) - 1
         new_id[~keep] = -1
         m = int(keep.sum())

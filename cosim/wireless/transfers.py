@@ -13,7 +13,7 @@ from collections import deque
 import numpy as np
 
 from cosim.wireless.chunk import ChannelChunk
-from cosim.wireless.tblog import CUT, PENDING, TbLog, TransferCounters
+from cosim.wireless.tblog import CUT, TbLog, TransferCounters
 
 
 class TransferBook:
@@ -98,11 +98,14 @@ class TransferBook:
             else:
                 kept.append(entry)
         self.arq_q[link] = kept
-        rows = self.tbs.rows_of(tid, self.tr_first_row[tid])
-        pending = np.isin(self.proc_tb[:, link], rows)
-        self.n_pending -= pending.astype(np.int64)
+        # A TB is PENDING exactly while it waits on a HARQ process (proc_tb), so the
+        # transfer's live TBs are found there, without scanning the TB log.
+        col = self.proc_tb[:, link]
+        pending = col >= 0
+        pending[pending] = self.tbs.transfer[col[pending]] == tid
+        live = col[pending]
+        self.n_pending -= pending
         self.proc_tb[pending, link] = -1
-        live = rows[self.tbs.state[rows] == PENDING]
         self.tbs.state[live] = CUT
 
     def compact(self) -> None:
