@@ -209,11 +209,12 @@ def _read(path: Path, tables: list[str] | None) -> RunTrace:
 
 
 def dataset_units(path: str | os.PathLike[str]) -> dict[str, str]:
-    """``{"/table/column": units}`` for every dataset (for docs and checks)."""
+    """``{"/table/column": units}`` for every data column and ``/_committed`` (for docs and
+    checks); the index datasets that serve as dimension scales (schema 1.3) are skipped."""
     units: dict[str, str] = {}
     with _open(Path(path)) as f:
         def visit(name: str, obj: Any) -> None:
-            if isinstance(obj, h5py.Dataset):
+            if isinstance(obj, h5py.Dataset) and not obj.is_scale:
                 units["/" + name] = str(obj.attrs.get("units", ""))
 
         f.visititems(visit)

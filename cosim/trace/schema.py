@@ -3,6 +3,10 @@
 One file per run. Each table is an HDF5 group ``/<table>`` holding one
 resizable, chunked, gzip-compressed 1-D dataset per column, all of equal
 length; every dataset carries ``units`` and ``description`` attributes.
+Since schema 1.3 each table group also holds a row-index dataset
+(:data:`ROW_DIMENSION`) attached to every column as an HDF5 dimension scale,
+and ``/_committed`` is indexed by a ``/table`` scale of table names, so
+netCDF tools (xarray with h5netcdf) see named dimensions and coordinates.
 ``docs/trace-format.md`` documents the same schema for people; a test keeps
 the two in sync.
 """
@@ -12,7 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
+
+#: Name of each table's row-index dataset and dimension (schema 1.3): 0, 1, ... n-1.
+ROW_DIMENSION = "row"
+#: Name of the root dataset and dimension indexing ``/_committed`` by table name (schema 1.3).
+TABLE_DIMENSION = "table"
 
 ColumnType = Literal["f8", "i8", "bool", "str"]
 

@@ -8,6 +8,14 @@ could leave ragged columns; the writer therefore stores the committed row
 count of every table in ``/_committed`` at each :meth:`TraceWriter.flush`, and
 readers cut every table to it. Rows appended after the last flush are lost,
 rows before it never are.
+
+Dimension scales (schema 1.3): each table group holds a ``row`` index dataset
+(0, 1, ... n-1) that grows with the table and is attached to every column as
+an HDF5 dimension scale; ``/_committed`` is indexed by a ``/table`` scale of
+table names. Attaching a scale writes attributes (``DIMENSION_LIST`` on the
+column, ``REFERENCE_LIST`` on the scale), and SWMR mode forbids creating
+attributes or objects, so every scale is made and attached before
+``swmr_mode`` is switched on; afterwards only dataset extents and data change.
 """
 
 from __future__ import annotations
@@ -28,7 +36,13 @@ from cosim import __version__
 from cosim.errors import CosimError, OutputError
 from cosim.trace.lock import OutputLock
 from cosim.trace.provenance import environment_versions
-from cosim.trace.schema import SCHEMA_VERSION, TABLES, Column
+from cosim.trace.schema import (
+    ROW_DIMENSION,
+    SCHEMA_VERSION,
+    TABLE_DIMENSION,
+    TABLES,
+    Column,
+)
 
 CHUNK_ROWS = 4096
 # Free space kept in reserve on the trace's file system [bytes]. HDF5 writes
@@ -46,6 +60,23 @@ def utc_now_iso() -> str:
 
 def _h5_dtype(column: Column) -> Any:
     return _STR if column.dtype == "str" else np.dtype(column.dtype)
+
+
+def _create_column(group: h5py.Group, column: Column) -> h5py.Dataset:
+    """An empty, resizable, chunked, compressed 1-D dataset with units and description."""
+    ds = group.create_dataset(
+        column.name,
+        shape=(0,),
+        maxshape=(None,),
+        chunks=(CHUNK_ROWS,),
+        dtype=_h5_dtype(column),
+        compression="gzip",
+        compression_opts=4,
+        shuffle=column.dtype != "str",
+    )
+    ds.attrs["units"] = column.unit
+    ds.attrs["description"] = column.description
+    return ds
 
 
 def _is_scalar(values: Any) -> bool:
@@ -112,23 +143,21 @@ class TraceWriter:
             f = self._file
             for table, columns in TABLES.items():
                 group = f.create_group(table)
+                index = _create_column(group, Column(
+                    ROW_DIMENSION, "i8", "1", f"row index of table '{table}', from 0"))
+                index.make_scale(ROW_DIMENSION)
                 for column in columns:
-                    ds = group.create_dataset(
-                        column.name,
-                        shape=(0,),
-                        maxshape=(None,),
-                        chunks=(CHUNK_ROWS,),
-                        dtype=_h5_dtype(column),
-                        compression="gzip",
-                        compression_opts=4,
-                        shuffle=column.dtype != "str",
-                    )
-                    ds.attrs["units"] = column.unit
-                    ds.attrs["description"] = column.description
+                    _create_column(group, column).dims[0].attach_scale(index)
+            names = f.create_dataset(TABLE_DIMENSION, data=np.array(list(TABLES), dtype=object),
+                                     dtype=_STR)
+            names.attrs["units"] = "1"
+            names.attrs["description"] = "table names, the index of /_committed"
+            names.make_scale(TABLE_DIMENSION)
             committed = f.create_dataset("_committed", data=np.zeros(len(TABLES), dtype="i8"))
             committed.attrs["units"] = "rows"
             committed.attrs["tables"] = json.dumps(list(TABLES))
             committed.attrs["description"] = "rows of each table durable at the last flush"
+            committed.dims[0].attach_scale(names)
             f.attrs.update(
                 {
                     "schema_version": SCHEMA_VERSION,
@@ -259,15 +288,17 @@ class TraceWriter:
         n = max((len(v) for v in rows.values() if not _is_scalar(v)), default=1)
         if n == 0:
             return
+        start = self._rows[table]
         arrays = [_as_column(c, rows[c.name], n, table) for c in columns]
+        arrays.append(np.arange(start, start + n, dtype="i8"))  # the row-index scale
         self._check_space(sum(
             sum(len(v) for v in a) + 16 * n if a.dtype == object else a.nbytes for a in arrays
         ))
-        start = self._rows[table]
         group = self._file[table]
         try:
-            for column, array in zip(columns, arrays, strict=True):
-                ds = group[column.name]
+            for name, array in zip([*(c.name for c in columns), ROW_DIMENSION], arrays,
+                                   strict=True):
+                ds = group[name]
                 ds.resize((start + n,))
                 ds[start:] = array
         except OSError as exc:
