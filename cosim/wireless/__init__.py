@@ -9,7 +9,8 @@ Modules (one idea each):
 * :mod:`~cosim.wireless.channel` — the ``ChannelSource`` interface (simulated or replayed
   per-slot SNR / rate) and ``ChannelBlock``.
 * :mod:`~cosim.wireless.pathloss` — free space, log-distance, TR 38.901 UMa/UMi/RMa
-  (one model per file); :mod:`~cosim.wireless.shadowing` — log-normal shadowing.
+  (one model per file: its config section, formulas and build);
+  :mod:`~cosim.wireless.shadowing` — log-normal shadowing.
 * :mod:`~cosim.wireless.fading` — block, Jakes sum-of-sinusoids and AR(1) processes;
   Rayleigh / Rician / Nakagami amplitudes.
 * :mod:`~cosim.wireless.simulated` — the simulated channel source (large scale + fading).
@@ -27,6 +28,9 @@ Modules (one idea each):
       net.current_snr_db(); net.predicted_rate_bps(c); net.throughput_estimate_bps(c)
       net.channel_rows()   # recorded SNR samples for the trace's ``channel`` table
 
+* :mod:`~cosim.wireless.reference_mac` — a slow per-slot pure-Python reference of the
+  uplink MAC for differential checks (``tests/wireless/test_reference.py``) and the
+  speed-up figure of ``benchmarks/wireless.py``; never used by a run.
 * :mod:`~cosim.wireless.runner` and :mod:`~cosim.wireless.cli` — wireless-only runs
   (``cosim wireless SCENARIO.yaml --out run.h5``).
 """
