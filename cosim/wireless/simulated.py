@@ -17,14 +17,7 @@ from cosim.errors import ConfigFieldError
 from cosim.wireless.channel import ChannelBlock, ChannelSource
 from cosim.wireless.config import FadingConfig, WirelessConfig
 from cosim.wireless.counter_rng import new_key
-from cosim.wireless.fading import (
-    BlockFading,
-    ClarkeFading,
-    GaussianProcess,
-    GaussMarkovFading,
-    SumOfSinusoidsFading,
-    power_gain,
-)
+from cosim.wireless.fading import make_process, power_gain
 from cosim.wireless.pathloss import make_path_loss
 from cosim.wireless.pathloss.base import SPEED_OF_LIGHT_MPS
 from cosim.wireless.shadowing import LogNormalShadowing
@@ -93,21 +86,6 @@ def doppler_hz(cfg: WirelessConfig, speeds_mps: np.ndarray) -> np.ndarray:
             raise ConfigFieldError("carrier_hz", "is needed to turn client speed into Doppler")
         return np.full(v.shape, fading.environment_doppler_hz)
     return np.hypot(v * cfg.carrier_hz / SPEED_OF_LIGHT_MPS, fading.environment_doppler_hz)
-
-
-def make_process(
-    fading: FadingConfig, fd_hz: np.ndarray, slot_s: float, key: int
-) -> GaussianProcess:
-    """The time process ``fading.correlation`` names."""
-    n_c, n_b = int(fd_hz.shape[0]), fading.subbands
-    if fading.correlation == "jakes":
-        return ClarkeFading(fd_hz, n_b, slot_s, key)
-    if fading.correlation == "sum_of_sinusoids":
-        return SumOfSinusoidsFading(fd_hz, n_b, slot_s, key, fading.num_sinusoids)
-    if fading.correlation == "ar1":
-        return GaussMarkovFading(fd_hz, n_b, slot_s, key)
-    block_slots = 1 if fading.block_s is None else max(1, round(fading.block_s / slot_s))
-    return BlockFading(n_c, n_b, block_slots, key)
 
 
 class SimulatedChannel(ChannelSource):
