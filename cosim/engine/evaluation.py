@@ -54,7 +54,7 @@ def evaluate_sequences(
 ) -> tuple[float, float, int]:
     """(mean loss [nats/token], top-1 accuracy, scored positions) on sequences [n, L]."""
     client.activate()
-    client.model.eval()  # no dropout when measuring
+    client.set_training(False)  # no dropout when measuring
     total_loss = 0.0
     correct = 0
     count = 0

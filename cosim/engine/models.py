@@ -3,10 +3,23 @@
 Clients whose :class:`ModelSpec` has the same :func:`base_key` share ONE base
 model in memory, wrapped once by ``peft`` with one named adapter per client
 (``add_adapter``). Before a client computes anything, :meth:`ClientModel.activate`
-calls ``set_adapter``, which also makes only that adapter's LoRA weights
-trainable. The extra memory per client is therefore its adapter, its hidden
-projection and their AdamW state (2 fp32 moments per parameter), not a model
-copy.
+makes its adapter the active one and only its LoRA weights trainable. The
+extra memory per client is therefore its adapter, its hidden projection and
+their AdamW state (2 fp32 moments per parameter), not a model copy.
+
+Per-call cost independent of the number of clients. peft's own
+``set_adapter``, ``model.train()``/``eval()``, ``named_parameters`` and
+``get_peft_model_state_dict`` walk every module or tensor of the shared model,
+i.e. every client's adapter: O(N) per call and O(N²) per round for N clients.
+So each client looks up its own pieces once, when it is added (adapter
+parameters, their state-dict keys, its adapter's sub-modules), and the base
+keeps the list of its peft layers and of the modules no adapter owns.
+:meth:`ClientModel.activate` then sets the active adapter on those layers and
+flips ``requires_grad`` of the previous and the new client's weights only;
+:meth:`ClientModel.set_training` flips ``training`` on the shared modules and
+the client's own; :meth:`ClientModel.adapter_state` reads its own tensors.
+The resulting model state is the one peft's calls would leave for the
+active client (tested against them), so results are unchanged.
 
 FLOP model (used by the co-simulator's compute time; per token, N = base +
 adapter parameters, N_train = trainable parameters, tied embeddings counted
@@ -22,11 +35,13 @@ Attention-score FLOPs (∝ sequence length) are ignored, as in the usual 6·N·D
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
-from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
+from peft.tuners.tuners_utils import BaseTunerLayer
+from peft.utils import get_peft_model_state_dict
+from peft.utils.other import AuxiliaryTrainingWrapper
 from transformers import PretrainedConfig, PreTrainedModel
 
 from cosim.engine.config import ModelSpec
@@ -60,11 +75,48 @@ def hidden_layer_index(setting: float, n_layers: int) -> int:
 
 @dataclass
 class SharedBase:
-    """One frozen base wrapped by peft, with the names of the adapters on it."""
+    """One frozen base wrapped by peft, with the names of the adapters on it.
+
+    ``tuner_layers`` / ``wrappers``: peft's LoRA layers and ``modules_to_save``
+    wrappers; ``shared_modules``: every module that no adapter owns (the base,
+    the layers and their per-adapter containers); ``active``: the adapter whose
+    weights require grad; ``owned``: each adapter's own parameters. All are
+    refreshed by :meth:`ModelPool.add_client` (the only place the tree changes).
+    """
 
     peft_model: PeftModel
     n_base_params: int
     adapters: list[str]
+    active: str | None = None
+    tuner_layers: list[BaseTunerLayer] = field(default_factory=list)
+    wrappers: list[AuxiliaryTrainingWrapper] = field(default_factory=list)
+    shared_modules: list[torch.nn.Module] = field(default_factory=list)
+    owned: dict[str, list[torch.nn.Parameter]] = field(default_factory=dict)
+
+    def index(self) -> dict[str, list[torch.nn.Module]]:
+        """Walk the model once: refresh the layer lists; each adapter's own modules.
+
+        A module belongs to adapter ``a`` when ``a`` is a component of its
+        dotted name (``...lora_A.a``, ``...modules_to_save.a``); adapter
+        names never occur in the base's own module names (they are
+        ``client<i>``, checked here).
+        """
+        names = set(self.adapters)
+        self.tuner_layers, self.wrappers, self.shared_modules = [], [], []
+        owned: dict[str, list[torch.nn.Module]] = {a: [] for a in self.adapters}
+        for path, module in self.peft_model.named_modules():
+            hit = names.intersection(path.split("."))
+            if len(hit) > 1:
+                raise RuntimeError(f"module {path!r} belongs to adapters {sorted(hit)}")
+            if hit:
+                owned[hit.pop()].append(module)
+                continue
+            self.shared_modules.append(module)
+            if isinstance(module, BaseTunerLayer):
+                self.tuner_layers.append(module)
+            elif isinstance(module, AuxiliaryTrainingWrapper):
+                self.wrappers.append(module)
+        return owned
 
 
 def _unique_numel(module: torch.nn.Module) -> int:
@@ -89,6 +141,17 @@ class ClientModel:
         self.adapter = adapter
         self.device = device
         self.extra_modules: list[torch.nn.Module] = []
+        # Looked up once (O(all adapters)); every later call touches only these.
+        marker = f".{adapter}."
+        self._params = [p for n, p in self.model.named_parameters() if marker in n + "."]
+        by_ptr = {p.data_ptr(): p for p in self._params}
+        state = get_peft_model_state_dict(self.model, adapter_name=adapter)
+        missing = [k for k, v in state.items() if v.data_ptr() not in by_ptr]
+        if missing or len(state) != len(self._params):
+            raise RuntimeError(f"adapter {adapter}: state keys {missing} are not its parameters")
+        self._state_params = {k: by_ptr[v.data_ptr()] for k, v in state.items()}
+        self._modules = shared.index()[adapter]
+        shared.owned[adapter] = self._params
 
     @property
     def model(self) -> PeftModel:
@@ -108,13 +171,52 @@ class ClientModel:
         return int(getattr(cfg, "hidden_size", None) or cfg.n_embd)
 
     def activate(self) -> None:
-        """Make this client's adapter the active (and only trainable) one."""
-        self.model.set_adapter(self.adapter)
+        """Make this client's adapter the active (and only trainable) one.
+
+        The state peft's ``set_adapter`` leaves, at O(layers + own weights)
+        instead of O(all adapters): each peft layer's active adapter is this
+        one (wrappers without it: none), the previous active client's weights
+        stop requiring grad and this client's start; this client's modules
+        take the shared modules' ``training`` flag.
+        """
+        shared = self.shared
+        name = self.adapter
+        if shared.active != name:
+            for p in shared.owned.get(shared.active, ()) if shared.active else ():
+                p.requires_grad_(False)
+            for layer in shared.tuner_layers:
+                layer._active_adapter = [name]
+            for wrapper in shared.wrappers:
+                wrapper._active_adapter = name if name in wrapper._adapters else []
+            self.model.active_adapter = name  # PeftModel.set_adapter sets both
+            self.model.base_model.active_adapter = name
+            for p in self._params:
+                p.requires_grad_(True)
+            shared.active = name
+        mode = self.model.training
+        for module in self._modules:
+            module.training = mode
+
+    @property
+    def training(self) -> bool:
+        """Whether the shared base (and the active adapter) is in training mode."""
+        return bool(self.model.training)
+
+    def set_training(self, mode: bool) -> None:
+        """``model.train(mode)`` for this client: the shared modules and its own.
+
+        Other adapters' modules keep their flag (they take the shared one when
+        activated); O(base + own modules) instead of O(all adapters).
+        """
+        for module in self.shared.shared_modules:
+            module.training = mode
+        for module in self._modules:
+            module.training = mode
 
     def adapter_parameters(self) -> list[torch.nn.Parameter]:
-        """This client's LoRA weights (whatever adapter is active)."""
-        marker = f".{self.adapter}."
-        return [p for n, p in self.model.named_parameters() if marker in n + "."]
+        """This client's LoRA weights (whatever adapter is active), in
+        ``named_parameters`` order."""
+        return list(self._params)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         """Adapter weights plus any attached modules (e.g. the hidden projection)."""
@@ -154,14 +256,25 @@ class ClientModel:
         return out.logits, hidden
 
     def adapter_state(self) -> dict[str, torch.Tensor]:
-        """This client's LoRA tensors, keys without the adapter name (for FedAvg)."""
-        state = get_peft_model_state_dict(self.model, adapter_name=self.adapter)
-        return {k: v.detach().clone() for k, v in state.items()}
+        """This client's LoRA tensors, keys without the adapter name (for FedAvg).
+
+        Keys, order and values as ``peft``'s ``get_peft_model_state_dict``.
+        """
+        return {k: p.detach().clone() for k, p in self._state_params.items()}
 
     def load_adapter_state(self, state: dict[str, torch.Tensor]) -> None:
-        """Overwrite this client's LoRA tensors with ``state`` (same keys/shapes)."""
+        """Overwrite this client's LoRA tensors with ``state`` (keys of
+        :meth:`adapter_state`, same shapes; keys it lacks are left alone)."""
+        unknown = sorted(set(state) - set(self._state_params))
+        if unknown:
+            raise ValueError(f"adapter state of {self.name!r}: unknown keys {unknown[:3]}")
         with torch.no_grad():
-            set_peft_model_state_dict(self.model, state, adapter_name=self.adapter)
+            for key, value in state.items():
+                param = self._state_params[key]
+                if param.shape != value.shape:
+                    raise ValueError(f"adapter state of {self.name!r}: {key} has shape "
+                                     f"{tuple(value.shape)}, expected {tuple(param.shape)}")
+                param.copy_(value)
 
 
 class ModelPool:
@@ -200,9 +313,15 @@ class ModelPool:
                 shared = self._bases[key]
                 shared.peft_model.add_adapter(adapter, lora)
                 shared.adapters.append(adapter)
-            self._bases[key].peft_model.to(self.device)
+            shared = self._bases[key]
+            shared.peft_model.to(self.device)
         self._count += 1
-        client = ClientModel(name, spec, self._bases[key], adapter, self.device)
+        # peft's own set_adapter once (O(all adapters), as when built): the
+        # state ClientModel.activate keeps up from here on.
+        shared.peft_model.set_adapter(adapter)
+        shared.active = adapter
+        client = ClientModel(name, spec, shared, adapter, self.device)
+        client.set_training(shared.peft_model.training)
         client.activate()
         return client
 

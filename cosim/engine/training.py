@@ -220,11 +220,11 @@ class LocalTrainer:
         # fork it and seed from the client's generator, so updates are
         # reproducible and the caller's RNG state is untouched.
         devices = [client.device] if client.device.type == "cuda" else []
-        was_training = client.model.training
+        was_training = client.training
         try:
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(int(rng.integers(2**63)))
-                client.model.train()
+                client.set_training(True)
                 sums = self._run_steps(
                     steps, rng, weights, knowledge, public_batch, public_tokens,
                     use_kd, use_hidden, tokens,
@@ -237,7 +237,7 @@ class LocalTrainer:
                 skipped=True, reason=str(exc), wall_s=time.perf_counter() - start,
             )
         finally:
-            client.model.train(was_training)  # shared base: restore for the other adapters
+            client.set_training(was_training)  # shared base: restore for the other adapters
             self.optimizer.zero_grad(set_to_none=True)
         means = sums / max(steps, 1)
         self.updates_done += 1

@@ -138,7 +138,7 @@ def public_forward(
     """
     model = client.model
     model.activate()
-    model.model.eval()  # the knowledge sent is the model's, not a dropout sample
+    model.set_training(False)  # the knowledge sent is the model's, not a dropout sample
     hidden_index = client.trainer.hidden_index if with_hidden else None
     logits, hidden = model.forward(batch, hidden_index)
     flops = model.forward_flops(batch.numel())
