@@ -9,6 +9,8 @@ A scenario has these sections (only ``clients`` is required)::
                    recorded trace instead of the statistical channel)
     data:          cosim.engine.config.DataConfig
     distillation:  cosim.engine.config.DistillationConfig
+    engine:        cosim.engine.config.EngineConfig (``engine.parallel``: serial,
+                   processes or dask execution of the clients' work)
     server:        cosim.sim.config.ServerConfig
     compute:       cosim.sim.config.ComputeConfig
     output:        OutputConfig
@@ -38,6 +40,7 @@ from cosim.engine.config import (
     DataConfig,
     DistillationConfig,
     EngineClientSpec,
+    EngineConfig,
     ModelSpec,
     check_method_clients,
 )
@@ -133,6 +136,7 @@ class Scenario:
     channel: TraceReplayConfig | None = None
     data: DataConfig = field(default_factory=DataConfig)
     distillation: DistillationConfig = field(default_factory=DistillationConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)

@@ -130,6 +130,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "DistillationConfig.default_budget_bytes": (1, 10**12),
     "DistillationConfig.hidden_layer": (-1024.0, 1.0),
     "DistillationConfig.hidden_rank": (1, 4096),
+    "ParallelConfig.workers": (1, 4096),
+    "ParallelConfig.threads": (1, 4096),
     # server and compute
     "ServerConfig.fraction": (0.0, 1.0),
     "ServerConfig.m": (1, MAX_CLIENTS),

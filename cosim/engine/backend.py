@@ -24,7 +24,7 @@ advance time and does not import simpy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -68,7 +68,12 @@ class DistillationBackend(Backend):
         data: DataConfig,
         distillation: DistillationConfig,
         seed: int,
+        owned: Collection[str] | None = None,
     ) -> None:
+        """``owned``: build only these clients' models (None: all). Data, seeds and
+        adapter initialisations are those of the full engine, so an engine per
+        worker of :mod:`cosim.engine.parallel` computes bit for bit what the
+        full engine would; with ``owned=()`` it only aggregates."""
         if not clients:
             raise ScenarioError("clients: the engine needs at least one client")
         names = [c.name for c in clients]
@@ -100,8 +105,11 @@ class DistillationBackend(Backend):
         )
         self.pool = ModelPool(seed, self.device)
         self._clients: dict[str, EngineClient] = {}
+        self._groups = {spec.name: architecture_group(spec.model) for spec in clients}
         for index, (spec, seq) in enumerate(zip(clients, client_seqs, strict=True)):
-            self._clients[spec.name] = self._make_client(spec, index, seq)
+            if owned is None or spec.name in owned:
+                self.pool._count = index  # adapter name and LoRA seed follow the client index
+                self._clients[spec.name] = self._make_client(spec, index, seq)
         self.round = 0
 
     # ---- construction -------------------------------------------------
@@ -219,7 +227,7 @@ class DistillationBackend(Backend):
         excluded: dict[str, str] = {}
         decoded: dict[str, Decoded] = {}
         for name, payload in received.items():
-            if name not in self._clients:
+            if name not in self._groups:
                 excluded[name] = "unknown client"
                 continue
             try:
@@ -253,7 +261,7 @@ class DistillationBackend(Backend):
                 n: (d.n_tokens / d.n_tokens_declared if d.n_tokens_declared else 1.0)
                 for n, d in decoded.items()
             },
-            groups={n: self._clients[n].group for n in decoded},
+            groups={n: self._groups[n] for n in decoded},
         )
 
     def apply_downlink(self, client: str, payload: bytes) -> None:

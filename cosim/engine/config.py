@@ -288,3 +288,56 @@ def check_method_clients(method: str, clients: list[EngineClientSpec]) -> None:
             f"{listed} share one, so it would equal local_only; give at least two clients the "
             "same model, or choose another method",
         )
+
+
+Executor = Literal["serial", "processes", "dask"]
+EXECUTORS = ("serial", "processes", "dask")
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    """Where clients' local updates, encodes and evaluations run (``engine.parallel``).
+
+    - ``serial`` (default): one engine in the ``cosim run`` process.
+    - ``processes``: ``workers`` local processes (spawned); each builds the
+      shared base models once and the adapters, optimizer state and random
+      streams of its clients (client i goes to worker i mod workers).
+    - ``dask``: the same on a ``dask.distributed`` cluster at ``address``
+      (``tcp://host:8786``), or on a local cluster of ``workers`` processes
+      when ``address`` is null. Client state stays on the workers between
+      rounds; a lost worker's clients are rebuilt from the last checkpoint
+      (round boundary) and their calls since then replayed.
+
+    ``threads``: torch intra-op threads of every engine, serial included
+    (null: torch's default for ``serial``, ``max(1, cores // workers)``
+    otherwise). Traces are bit-identical across executors and worker counts
+    at the same ``threads``: torch's CPU kernels split some reductions by
+    thread count, so another thread count changes the last bits of a loss.
+    """
+
+    executor: Executor = "serial"
+    workers: int = 2
+    address: str | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("executor", self.executor, EXECUTORS)
+        check_int_range("workers", self.workers, 1, 4096)
+        if self.threads is not None:
+            check_int_range("threads", self.threads, 1, 4096)
+        if self.address is not None:
+            if self.executor != "dask":
+                raise ConfigFieldError(
+                    "address", f"is the Dask scheduler of executor dask; executor is "
+                    f"{self.executor!r} (set executor: dask, or address: null)")
+            if not self.address.strip() or any(ch.isspace() for ch in self.address):
+                raise ConfigFieldError(
+                    "address", f"must be a scheduler address such as tcp://host:8786, "
+                    f"got {self.address!r}")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The ``engine`` section: how the engine's per-client work is executed."""
+
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)

@@ -15,6 +15,11 @@ One round, as the simulator calls it::
     apply_downlink(c, bytes)
     evaluate(c)                           -> [MetricLike, ...]
 
+The optional hints ``prepare_updates`` and ``prepare_evaluation`` let a
+parallel backend (:mod:`cosim.engine.parallel`) start the round's
+independent client work at once; the calls themselves still come in
+simulated-time order.
+
 The backend keeps no "last downlink" for the caller: whoever drives the
 rounds holds the downlink that ``aggregate`` returned and sends it.
 """
@@ -109,3 +114,23 @@ class Backend(ABC):
     def model_size(self, client: str) -> tuple[int, int]:
         """(parameters, trainable parameters) of ``client``'s model; (−1, −1) if unknown."""
         return -1, -1
+
+    # ---- optional hints: a parallel backend starts work early; results never change
+    def prepare_updates(self, round_index: int, downlinks: dict[str, bytes]) -> None:
+        """Announce that each named client will next ``apply_downlink`` its payload
+        (when non-empty), then ``local_update(client, round_index)``.
+
+        A backend that runs clients in parallel may start these now; the
+        calls that follow must return what they would have without the hint.
+        The default does nothing.
+        """
+        return
+
+    def prepare_evaluation(self, clients: list[str]) -> None:
+        """Announce that ``evaluate`` follows for each of ``clients``, with no
+        other call for them in between. The default does nothing."""
+        return
+
+    def close(self) -> None:
+        """Release workers or other resources (the run is over). The default has none."""
+        return

@@ -132,6 +132,8 @@ class RoundProtocol:
         downlink = self.downlink
         state.downlink_bytes = len(downlink)
         arrivals = yield from self._downlink(state, downlink, snr)
+        self.backend.prepare_updates(r, {self.names[c]: downlink for c in selected
+                                         if not math.isinf(arrivals[c])})
         procs = [env.process(self._client(state, c, arrivals[c], downlink)) for c in selected]
         self.client_processes = [p for p in self.client_processes if p.is_alive] + procs
         if procs:
@@ -228,6 +230,7 @@ class RoundProtocol:
         return arrivals
 
     def _evaluate(self, r: int) -> None:
+        self.backend.prepare_evaluation(list(self.names))
         for c, name in enumerate(self.names):
             for row in self.backend.evaluate(name):
                 self.rec.row(

@@ -80,12 +80,31 @@ def build_network(
 
 
 def build_backend(scenario: Scenario) -> Backend:
-    """The real distillation engine (imports torch)."""
+    """The real distillation engine (imports torch), serial or on the workers of
+    ``engine.parallel`` (:mod:`cosim.engine.parallel`)."""
+    parallel = scenario.engine.parallel
+    if parallel.executor != "serial":
+        from cosim.engine.parallel import ParallelBackend
+
+        return ParallelBackend(scenario.engine_clients(), scenario.data,
+                               scenario.distillation, scenario.seed, parallel)
     from cosim.engine.backend import DistillationBackend
 
+    if parallel.threads is not None:
+        import torch
+
+        torch.set_num_threads(parallel.threads)
     return DistillationBackend(
         scenario.engine_clients(), scenario.data, scenario.distillation, scenario.seed
     )
+
+
+def checkpoint_config_json(loaded: LoadedScenario) -> str:
+    """The resolved config a checkpoint must match: all but ``engine`` (how the engine
+    runs), so a run may resume on another executor (results are identical)."""
+    plain = loaded.resolved_plain()
+    plain.pop("engine", None)
+    return json.dumps(plain, sort_keys=True)
 
 
 def _client_rows(scenario: Scenario, backend: Backend, distances: np.ndarray,
@@ -198,12 +217,29 @@ def run_scenario(
     distances, speeds = place_clients(scenario, np.random.default_rng(place_seq))
     env = simpy.Environment()
     network = build_network(loaded, env, np.random.default_rng(wireless_seq), distances, speeds)
+    own_backend = backend is None
     if backend is None:
         backend = build_backend(scenario)
+    try:
+        return _run(loaded, out_path, env, network, backend, distances, speeds, server_seq,
+                    progress=progress, plots=plots, resume=resume, stop=stop)
+    finally:
+        if own_backend:
+            backend.close()
+
+
+def _run(
+    loaded: LoadedScenario, out_path: Path, env: simpy.Environment, network: WirelessNetwork,
+    backend: Backend, distances: np.ndarray, speeds: np.ndarray,
+    server_seq: np.random.SeedSequence, *, progress: bool, plots: bool, resume: bool,
+    stop: StopFlag | None,
+) -> Path:
+    """The body of :func:`run_scenario` once the network and the backend are built."""
+    scenario = loaded.config
     clients = scenario.expanded_clients()
     names = [c.name for c in clients]
     compute = ComputeModel(scenario.compute, [c.group.device for c in clients])
-    config_json = json.dumps(loaded.resolved_plain(), sort_keys=True)
+    config_json = checkpoint_config_json(loaded)
     ckpt = checkpoint_path(out_path)
     rounds = scenario.distillation.rounds
     every = scenario.output.checkpoint_every_rounds
