@@ -48,6 +48,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="keep RUN.h5.ckpt after the run completes (by default a finished run removes it)",
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--workers", type=int, metavar="N",
+        help="run the clients' local updates, encodes and evaluations on N workers "
+        "(engine.parallel.workers; local processes unless the scenario or --address says "
+        "dask); the trace is the serial one, bit for bit, at the same engine.parallel.threads",
+    )
+    run.add_argument(
+        "--address", metavar="SCHEDULER",
+        help="run the engine's workers on the Dask cluster at SCHEDULER (tcp://host:8786; "
+        "engine.parallel.executor=dask); both flags also apply to --resume",
+    )
     run.set_defaults(handler=run_command)
 
 
@@ -74,12 +85,14 @@ def run_command(args: argparse.Namespace) -> int:
             if read_trace(out, tables=["rounds"]).status == "completed":
                 raise UsageError(f"{out}: this run already completed; nothing to resume")
             loaded = loaded_from_trace(out, trust_remote_code=trust)
+            loaded = _with_parallel_flags(args, loaded)
         except BaseException:
             lock.release()
             raise
     else:
         scenario = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
-        loaded = load_scenario(scenario, args.overrides, trust_remote_code=trust)
+        loaded = _with_parallel_flags(
+            args, load_scenario(scenario, args.overrides, trust_remote_code=trust))
         out = Path(args.out) if args.out else loaded.config.trace_path()
         if out.exists() and scenario.exists() and out.samefile(scenario):
             raise UsageError(f"--out {out} is the scenario file itself; choose another trace path")
@@ -90,6 +103,39 @@ def run_command(args: argparse.Namespace) -> int:
         return _run_locked(args, loaded, out)
     finally:
         lock.release()
+
+
+def _with_parallel_flags(args: argparse.Namespace, loaded: LoadedScenario) -> LoadedScenario:
+    """``loaded`` with ``--workers``/``--address`` applied to ``engine.parallel``.
+
+    ``--address`` selects ``dask``; ``--workers`` alone turns a serial scenario
+    into ``processes``. The settings are added to the run's overrides (stored
+    in the trace). Raises UsageError naming the flag for a bad value.
+    """
+    import dataclasses
+
+    from cosim.errors import ConfigFieldError, UsageError
+
+    if args.workers is None and args.address is None:
+        return loaded
+    current = loaded.config.engine.parallel
+    executor = "dask" if args.address is not None else current.executor
+    if executor == "serial":
+        executor = "processes"
+    changes: dict[str, object] = {"executor": executor}
+    if args.workers is not None:
+        changes["workers"] = args.workers
+    if args.address is not None:
+        changes["address"] = args.address
+    try:
+        parallel = dataclasses.replace(current, **changes)
+    except ConfigFieldError as exc:
+        flag = "--address" if exc.field == "address" else "--workers"
+        raise UsageError(f"{flag}: {exc.message}") from None
+    config = dataclasses.replace(
+        loaded.config, engine=dataclasses.replace(loaded.config.engine, parallel=parallel))
+    extra = tuple(f"engine.parallel.{key}={value}" for key, value in changes.items())
+    return dataclasses.replace(loaded, config=config, overrides=loaded.overrides + extra)
 
 
 def _run_locked(args: argparse.Namespace, loaded: LoadedScenario, out: Path) -> int:

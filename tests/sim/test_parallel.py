@@ -129,6 +129,6 @@ def test_lost_worker_is_rebuilt_from_the_checkpoint(serial_trace: Path, tmp_path
     ("engine.parallel.address=tcp://h:8786", "executor is 'serial'"),
 ])
 def test_bad_parallel_settings_name_the_field(override: str, message: str) -> None:
-    with pytest.raises(ScenarioError, match="engine.parallel") as info:
+    with pytest.raises(ScenarioError, match=r"engine\.parallel") as info:
         parse_scenario(TEXT, "t.yaml", [override])
     assert message in str(info.value)
