@@ -17,14 +17,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
-from cosim.config.checks import check_choice, check_int_range, check_non_negative, check_positive
+from cosim.config.checks import (
+    check_choice,
+    check_int_range,
+    check_literals,
+    check_non_negative,
+    check_positive,
+)
 from cosim.errors import ConfigFieldError
 
 TimeUnit = Literal["s", "ms", "us", "datetime"]
 ValueUnit = Literal["dB", "linear", "bit/s", "kbit/s", "Mbit/s", "Gbit/s"]
-VALUE_UNITS: tuple[str, ...] = ("dB", "linear", "bit/s", "kbit/s", "Mbit/s", "Gbit/s")
+VALUE_UNITS: tuple[str, ...] = get_args(ValueUnit)
 
 
 @dataclass(frozen=True)
@@ -81,10 +87,7 @@ class DriveTestColumns:
             raise ConfigFieldError("time", "must name the time column, got ''")
         if not self.value.strip():
             raise ConfigFieldError("value", "must name the value column, got ''")
-        check_choice("time_unit", self.time_unit, ("s", "ms", "us", "datetime"))
-        check_choice("value_unit", self.value_unit, VALUE_UNITS)
-        check_choice("separator", self.separator, ("comma", "semicolon", "tab", "whitespace"))
-        check_choice("duplicates", self.duplicates, ("error", "mean", "last"))
+        check_literals(self)
 
 
 _G_NETTRACK = {"time": "Timestamp", "time_unit": "datetime",
@@ -98,9 +101,7 @@ DRIVE_TEST_PRESETS: dict[str, dict[str, str]] = {
 
 
 TraceFormat = Literal["auto", "native_csv", "native_h5", "throughput", "mahimahi", "drive_test"]
-TRACE_FORMATS: tuple[str, ...] = (
-    "auto", "native_csv", "native_h5", "throughput", "mahimahi", "drive_test",
-)
+TRACE_FORMATS: tuple[str, ...] = get_args(TraceFormat)
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,7 @@ class TraceReplayConfig:
     throughput_convention: Literal["hold", "pensieve"] = "hold"
 
     def __post_init__(self) -> None:
-        check_choice("model", self.model, ("trace",))
-        check_choice("throughput_convention", self.throughput_convention, ("hold", "pensieve"))
+        check_literals(self)
         if bool(self.trace) == bool(self.traces):
             raise ConfigFieldError(
                 "trace", "set exactly one of trace (one file) and traces (one file per client)"
@@ -168,7 +168,6 @@ class TraceReplayConfig:
         for i, path in enumerate(self.traces):
             if not path:
                 raise ConfigFieldError(f"traces[{i}]", "must be a file path, got ''")
-        check_choice("format", self.format, TRACE_FORMATS)
         for i, col in enumerate(self.client_columns):
             check_int_range(f"client_columns[{i}]", col, 0)
         for i, offset in enumerate(self.offsets_s):
@@ -176,7 +175,6 @@ class TraceReplayConfig:
         check_non_negative("offset_step_s", self.offset_step_s)
         if self.offsets_s and self.offset_step_s:
             raise ConfigFieldError("offset_step_s", "set offsets_s or offset_step_s, not both")
-        check_choice("interpolation", self.interpolation, ("zoh", "linear"))
         check_positive("snr_scale", self.snr_scale)
         if not math.isfinite(self.snr_offset_db):
             raise ConfigFieldError("snr_offset_db", f"must be finite, got {self.snr_offset_db!r}")

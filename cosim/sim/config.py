@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cosim.config.checks import check_int_range, check_positive, check_range
-from cosim.errors import ConfigFieldError
+from cosim.config.checks import check_int_range, check_literals, check_positive, check_range
 
 
 @dataclass(frozen=True)
@@ -76,6 +75,7 @@ class ComputeConfig:
     server_flops_per_s: float = 1.0e13
 
     def __post_init__(self) -> None:
+        check_literals(self)
         check_positive("wall_time_scale", self.wall_time_scale)
         check_positive("server_flops_per_s", self.server_flops_per_s)
 
@@ -122,5 +122,4 @@ class ServerConfig:
         check_int_range("evaluate_every_rounds", self.evaluate_every_rounds, 1)
         if self.round_deadline_s is not None:
             check_positive("round_deadline_s", self.round_deadline_s)
-        if self.selection not in ("all", "random_fraction", "best_m"):
-            raise ConfigFieldError("selection", f"unknown selection {self.selection!r}")
+        check_literals(self)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from cosim.config.checks import check_int_range, check_positive
+from cosim.config.checks import check_int_range, check_literals, check_positive
 from cosim.config.mapping import build
 from cosim.config.templates import check_path_template, check_safe_name, expand_path_template
 from cosim.config.yaml_source import load_yaml_text, read_text_capped
@@ -48,6 +48,7 @@ class ExecutorConfig:
     threads_per_worker: int = 1
 
     def __post_init__(self) -> None:
+        check_literals(self)
         check_int_range("workers", self.workers, 1, 4096)
         check_int_range("threads_per_worker", self.threads_per_worker, 1, 256)
 
