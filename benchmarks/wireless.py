@@ -151,8 +151,8 @@ def main() -> None:
     for _ in range(3):
         for scale in (1, 10):
             p = scale * period
-            _, busy[scale], w, _ = fast_run(small, starts=[r * p for r in range(rounds)],
-                                            horizon=rounds * p)  # fmt: skip
+            starts = [round_index * p for round_index in range(rounds)]
+            _, busy[scale], w, _ = fast_run(small, starts=starts, horizon=rounds * p)
             best[scale] = min(best[scale], w)
     print(f"[3] {rounds} rounds every {period:g} s vs {10 * period:g} s: busy slots {busy[1]} vs "
           f"{busy[10]}, wall (best of 3) {best[1]:.3f} s vs {best[10]:.3f} s -> ratio "
