@@ -9,6 +9,11 @@ cosim's DEBUG logs and tracebacks).
 
 Global flags (``--debug``, ``-q/--quiet``, ``-v/--verbose``) may come before
 or after the subcommand: :func:`hoist_global_flags` moves them in front.
+
+Worker processes (``cosim study``'s spawned pool, dask workers) inherit the
+environment variables but start with Python's default warning filters and
+logger levels: :func:`console_state` snapshots the parent's and
+:func:`apply_console_state` installs them in a worker before it runs anything.
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import pickle
+import re
 import sys
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 GLOBAL_FLAGS = ("--debug", "-q", "--quiet", "-v", "--verbose")
 #: Loggers of libraries cosim drives; ERROR unless --verbose.
@@ -61,6 +70,60 @@ def configure_logging(*, debug: bool = False, quiet: bool = False,
     os.environ.setdefault("DASK_DISTRIBUTED__LOGGING__DISTRIBUTED", "error")
     for module in NOISY_WARNING_MODULES:
         warnings.filterwarnings("ignore", module=rf"{module}(\..*)?")
+
+
+@dataclass(frozen=True)
+class ConsoleState:
+    """Picklable snapshot of this process's warning filters and logger levels.
+
+    ``filters`` holds :data:`warnings.filters` entries as ``(action, message
+    pattern, category, module pattern, lineno)``, first match first; entries
+    whose category cannot be pickled (a class local to a function) are left out.
+    ``levels`` holds ``(logger name, level)`` for ``cosim`` and :data:`NOISY_LOGGERS`.
+    """
+
+    filters: tuple[tuple[str, str, type[Warning], str, int], ...]
+    levels: tuple[tuple[str, int], ...]
+
+
+def console_state() -> ConsoleState:
+    """The current process's warning filters and logger levels (see :class:`ConsoleState`)."""
+    filters = []
+    for action, message, category, module, lineno in warnings.filters:
+        entry = (action, _pattern(message), category, _pattern(module), lineno)
+        try:
+            pickle.dumps(entry)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            continue
+        filters.append(entry)
+    names = ("cosim", *NOISY_LOGGERS)
+    return ConsoleState(tuple(filters),
+                        tuple((n, logging.getLogger(n).level) for n in names))
+
+
+def _pattern(regex: Any) -> str:
+    """A filter's message/module matcher as a pattern for :func:`warnings.filterwarnings`.
+
+    Filters hold a compiled regex, ``None`` (any) or, for the interpreter's
+    defaults, a plain string that must equal the module name exactly.
+    """
+    if isinstance(regex, re.Pattern):
+        return regex.pattern
+    return re.escape(regex) + r"\Z" if regex else ""
+
+
+def apply_console_state(state: ConsoleState) -> None:
+    """Make this process's warning filters and logger levels those of ``state``.
+
+    Idempotent; called at the start of every study worker process and run.
+    """
+    warnings.resetwarnings()
+    # filterwarnings inserts at the front: install the last-matching filter first.
+    for action, message, category, module, lineno in reversed(state.filters):
+        warnings.filterwarnings(action, message=message, category=category,
+                                module=module, lineno=lineno)
+    for name, level in state.levels:
+        logging.getLogger(name).setLevel(level)
 
 
 #: Subcommands in the order of a study's workflow, each with one example.

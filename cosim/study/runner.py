@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from cosim.console import ConsoleState, apply_console_state, console_state
 from cosim.errors import CosimError, ScenarioError, TraceFormatError
 from cosim.scenario import load_scenario
 from cosim.study.config import RunSpec, StudyConfig, expand_runs, study_output_dir
@@ -47,8 +48,15 @@ def is_finished(trace_path: Path) -> bool:
         return False
 
 
-def execute_run(spec: RunSpec, threads: int = 1) -> RunOutcome:
-    """Run one study point in this process (the executors' unit of work)."""
+def execute_run(spec: RunSpec, threads: int = 1,
+                console: ConsoleState | None = None) -> RunOutcome:
+    """Run one study point in this process (the executors' unit of work).
+
+    ``console``: the study process's warning filters and logger levels, for a
+    worker process that did not inherit them (dask workers).
+    """
+    if console is not None:
+        apply_console_state(console)
     import torch
 
     from cosim.sim.checkpoint import checkpoint_path
@@ -67,13 +75,21 @@ def execute_run(spec: RunSpec, threads: int = 1) -> RunOutcome:
     return RunOutcome(spec.run_id, "completed")
 
 
-def _run_local(specs: list[RunSpec], workers: int, threads: int) -> list[RunOutcome]:
+def _run_local(specs: list[RunSpec], workers: int, threads: int,
+               run: Callable[[RunSpec, int], RunOutcome] = execute_run) -> list[RunOutcome]:
+    """``run`` every spec, in this process or in a pool of ``workers`` spawned processes.
+
+    Spawned workers inherit the quiet environment variables but not Python's
+    warning filters or logger levels; each installs this process's first.
+    """
     if workers == 1:
-        return [execute_run(s, threads) for s in tqdm(specs, desc="runs", unit="run")]
+        return [run(s, threads) for s in tqdm(specs, desc="runs", unit="run")]
     # spawn: torch and forked OpenMP thread pools do not mix.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(execute_run, s, threads) for s in specs]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=apply_console_state,
+                             initargs=(console_state(),)) as pool:
+        futures = [pool.submit(run, s, threads) for s in specs]
         return [f.result() for f in tqdm(futures, desc="runs", unit="run")]
 
 
@@ -94,7 +110,8 @@ def _run_dask(specs: list[RunSpec], config: StudyConfig) -> list[RunOutcome]:
         )
         client = Client(cluster)
     try:
-        futures = client.map(execute_run, specs, threads=ex.threads_per_worker, pure=False)
+        futures = client.map(execute_run, specs, threads=ex.threads_per_worker,
+                             console=console_state(), pure=False)
         return [f.result() for f in tqdm(futures, desc="runs", unit="run")]
     finally:
         client.close()
