@@ -35,13 +35,11 @@ Attention-score FLOPs (∝ sequence length) are ignored, as in the usual 6·N·D
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from contextlib import nullcontext
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
-from peft.tuners.tuners_utils import BaseTunerLayer
 from peft.utils import get_peft_model_state_dict
-from peft.utils.other import AuxiliaryTrainingWrapper
 from transformers import PretrainedConfig, PreTrainedModel
 
 from cosim.engine.config import ModelSpec
@@ -53,6 +51,7 @@ from cosim.engine.model_loading import (
     is_truncated_preset,
     load_base_model,
 )
+from cosim.engine.shared_base import SharedBase
 
 
 def resolve_device(name: str) -> torch.device:
@@ -71,52 +70,6 @@ def hidden_layer_index(setting: float, n_layers: int) -> int:
     if setting < 0:
         return max(0, n_layers + 1 + int(setting))
     return max(1, min(n_layers, round(setting * n_layers)))
-
-
-@dataclass
-class SharedBase:
-    """One frozen base wrapped by peft, with the names of the adapters on it.
-
-    ``tuner_layers`` / ``wrappers``: peft's LoRA layers and ``modules_to_save``
-    wrappers; ``shared_modules``: every module that no adapter owns (the base,
-    the layers and their per-adapter containers); ``active``: the adapter whose
-    weights require grad; ``owned``: each adapter's own parameters. All are
-    refreshed by :meth:`ModelPool.add_client` (the only place the tree changes).
-    """
-
-    peft_model: PeftModel
-    n_base_params: int
-    adapters: list[str]
-    active: str | None = None
-    tuner_layers: list[BaseTunerLayer] = field(default_factory=list)
-    wrappers: list[AuxiliaryTrainingWrapper] = field(default_factory=list)
-    shared_modules: list[torch.nn.Module] = field(default_factory=list)
-    owned: dict[str, list[torch.nn.Parameter]] = field(default_factory=dict)
-
-    def index(self) -> dict[str, list[torch.nn.Module]]:
-        """Walk the model once: refresh the layer lists; each adapter's own modules.
-
-        A module belongs to adapter ``a`` when ``a`` is a component of its
-        dotted name (``...lora_A.a``, ``...modules_to_save.a``); adapter
-        names never occur in the base's own module names (they are
-        ``client<i>``, checked here).
-        """
-        names = set(self.adapters)
-        self.tuner_layers, self.wrappers, self.shared_modules = [], [], []
-        owned: dict[str, list[torch.nn.Module]] = {a: [] for a in self.adapters}
-        for path, module in self.peft_model.named_modules():
-            hit = names.intersection(path.split("."))
-            if len(hit) > 1:
-                raise RuntimeError(f"module {path!r} belongs to adapters {sorted(hit)}")
-            if hit:
-                owned[hit.pop()].append(module)
-                continue
-            self.shared_modules.append(module)
-            if isinstance(module, BaseTunerLayer):
-                self.tuner_layers.append(module)
-            elif isinstance(module, AuxiliaryTrainingWrapper):
-                self.wrappers.append(module)
-        return owned
 
 
 def _unique_numel(module: torch.nn.Module) -> int:
@@ -280,9 +233,10 @@ class ClientModel:
 class ModelPool:
     """Loads each base once and hands out per-client adapters on it."""
 
-    def __init__(self, seed: int, device: torch.device) -> None:
+    def __init__(self, seed: int, device: torch.device, *, isolate_adds: bool = True) -> None:
         self.seed = seed
         self.device = device
+        self.isolate_adds = isolate_adds
         self._bases: dict[tuple[str, str], SharedBase] = {}
         self._count = 0
 
@@ -291,36 +245,44 @@ class ModelPool:
         return self._bases
 
     def add_client(self, name: str, spec: ModelSpec) -> ClientModel:
-        """Create ``name``'s adapter on the (possibly new) shared base of ``spec``."""
+        """Create ``name``'s adapter on the (possibly new) shared base of ``spec``.
+
+        peft sees only the new and the active adapter while it adds one
+        (:meth:`SharedBase.only`), so adding costs the same for the 200th
+        client as for the 2nd; ``isolate_adds=False`` lets it see all (the
+        reference the tests compare with).
+        """
         key = base_key(spec)
         adapter = f"client{self._count}"  # peft adapter names must not contain dots
         lora = self._lora_config(spec, key)
-        # LoRA's A matrices are drawn from torch's global RNG: fork it and seed
-        # from (seed, client index) so adapters are reproducible and independent.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed * 1_000_003 + 7919 * (self._count + 1))
-            if key not in self._bases:
-                base = load_base_model(spec, seed=self.seed).to(self.device)
-                n_base = _unique_numel(base)
-                with warnings.catch_warnings():
-                    # peft calls a transformers API deprecated in v5; not ours to fix.
-                    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-                    peft_model = get_peft_model(base, lora, adapter_name=adapter)
-                # Inference mode (no dropout) unless a trainer switches it on.
-                peft_model.eval()
-                self._bases[key] = SharedBase(peft_model, n_base, [adapter])
-            else:
-                shared = self._bases[key]
-                shared.peft_model.add_adapter(adapter, lora)
-                shared.adapters.append(adapter)
-            shared = self._bases[key]
-            shared.peft_model.to(self.device)
-        self._count += 1
-        # peft's own set_adapter once (O(all adapters), as when built): the
-        # state ClientModel.activate keeps up from here on.
-        shared.peft_model.set_adapter(adapter)
-        shared.active = adapter
-        client = ClientModel(name, spec, shared, adapter, self.device)
+        shared = self._bases.get(key)
+        keep = {adapter} if shared is None or shared.active is None else {adapter, shared.active}
+        isolate = shared.only(keep) if shared is not None and self.isolate_adds else nullcontext()
+        with isolate:
+            # LoRA's A matrices are drawn from torch's global RNG: fork it and seed
+            # from (seed, client index) so adapters are reproducible and independent.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed * 1_000_003 + 7919 * (self._count + 1))
+                if shared is None:
+                    base = load_base_model(spec, seed=self.seed).to(self.device)
+                    n_base = _unique_numel(base)
+                    with warnings.catch_warnings():
+                        # peft calls a transformers API deprecated in v5; not ours to fix.
+                        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+                        peft_model = get_peft_model(base, lora, adapter_name=adapter)
+                    # Inference mode (no dropout) unless a trainer switches it on.
+                    peft_model.eval()
+                    shared = self._bases[key] = SharedBase(peft_model, n_base, [adapter])
+                else:
+                    shared.peft_model.add_adapter(adapter, lora)
+                    shared.adapters.append(adapter)
+                shared.peft_model.to(self.device)
+            self._count += 1
+            # peft's own set_adapter once: the state ClientModel.activate keeps up
+            # from here on (hidden adapters' weights already do not require grad).
+            shared.peft_model.set_adapter(adapter)
+            shared.active = adapter
+            client = ClientModel(name, spec, shared, adapter, self.device)
         client.set_training(shared.peft_model.training)
         client.activate()
         return client
