@@ -67,8 +67,14 @@ class ShannonLinkModel:
 
     def adapt(self, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(mcs, bits_per_rb)`` for linear SNR ``gamma``; bits [bit] per RB per slot."""
-        eff = np.minimum(np.log2(1 + gamma / self.gap), self.eta_max)
-        return np.zeros(gamma.shape, dtype=np.int8), self.bits_scale * eff
+        return self.mcs_of(gamma), self._bits_rb(gamma)
+
+    def _bits_rb(self, gamma: np.ndarray) -> np.ndarray:
+        return self.bits_scale * np.minimum(np.log2(1 + gamma / self.gap), self.eta_max)
+
+    def mcs_of(self, gamma: np.ndarray) -> np.ndarray:
+        """The MCS code ``adapt`` gives (0: Shannon has none)."""
+        return np.zeros(np.shape(gamma), dtype=np.int8)
 
     def full_bits(self, mcs: np.ndarray, bpr: np.ndarray, n_rbs: int) -> np.ndarray:
         """Bits of a TB on all ``n_rbs`` RBs of a flat channel."""
@@ -87,7 +93,7 @@ class ShannonLinkModel:
 
     def rate(self, gamma: np.ndarray, n: int, mcs_wide: np.ndarray | None = None) -> np.ndarray:
         """Bits [bit] on ``n`` RBs at SNR ``gamma[k]`` (flat)."""
-        return n * self.adapt(gamma)[1]
+        return n * self._bits_rb(gamma)
 
     def bler(self, mcs: np.ndarray, gamma: np.ndarray) -> np.ndarray | float:
         """Block error probability (constant)."""
@@ -108,6 +114,12 @@ class CqiLinkModel(ShannonLinkModel):
             snr_db = 10 * np.log10(gamma)
         cqi = np.searchsorted(self.thresholds_db, snr_db, side="right").astype(np.int8)
         return cqi, self.bits_per_rb[cqi]
+
+    def _bits_rb(self, gamma: np.ndarray) -> np.ndarray:
+        return self.adapt(gamma)[1]
+
+    def mcs_of(self, gamma: np.ndarray) -> np.ndarray:
+        return self.adapt(gamma)[0]
 
     def max_bits_per_rb(self) -> float:
         return float(self.bits_per_rb.max())

@@ -95,6 +95,7 @@ class MacEngine(TransferBook):
             cap[: self.n_clients] = 10 ** (np.asarray(power_cap_db, dtype=np.float64) / 10)
         self.cap_lin = cap
         self.full_lin = np.minimum(1.0, cap)
+        self.uncapped = bool(np.isinf(cap).all())  # no power control
         self.R = pk.harq_rtt_slots
         self.max_tx = pk.harq_max_tx
         self.arq = pk.arq_on_harq_failure
@@ -162,6 +163,8 @@ class MacEngine(TransferBook):
             return np.ones(np.shape(links) if links is not None else np.shape(n))
         n = np.maximum(n, 1)
         if links is None:  # views, no gather
+            if self.uncapped:  # min(N / n, ∞) / 1 = N / n exactly
+                return self.num_rbs / n
             return np.minimum(self.num_rbs / n, self.cap_lin) / self.full_lin
         return np.minimum(self.num_rbs / n, self.cap_lin[links]) / self.full_lin[links]
 

@@ -74,13 +74,13 @@ class TbLog:
         transfer: np.ndarray,
         start: np.ndarray,
         length: np.ndarray,
-        slot: int,
+        slot: np.ndarray | int,
         prior: np.ndarray | int,
         rbs: np.ndarray,
         mcs: np.ndarray,
         gamma: np.ndarray,
     ) -> np.ndarray:
-        """Append TBs first sent in ``slot``; returns their row ids."""
+        """Append TBs first sent in ``slot`` (one per TB, or one for all); returns their row ids."""
         k = int(link.shape[0])
         self.reserve(k)
         i0, i1 = self.n, self.n + k

@@ -36,6 +36,7 @@ from cosim.wireless.tblog import OK
 
 if TYPE_CHECKING:
     from cosim.wireless.mac import MacEngine
+    from cosim.wireless.scheduler import PfAverage
 
 
 def window_ok(eng: MacEngine) -> bool:
@@ -97,8 +98,10 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
         bits1 = lm.rate(g1, share[:, None] + 1, mcs_wide)
     nmat = np.where(elig, share[:, None], 0)
     whole = np.empty((n_w, L))
-    carry = eng.carry.copy()
+    carry = eng.carry  # read only: row w of carry_hist is the carry after slot w
     carry_hist = np.empty((n_w, L))
+    b = np.empty(L)
+    rem = np.empty(L)
     rr = eng.rr_next
     snaps = [(0, rr)]  # (row, round-robin position before it)
     spare_l = spare.tolist()
@@ -120,11 +123,16 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
             up_w += [w] * sp
             up_l += up
             bits[w, up] = bits1[w, up]
-        b = bits[w] + carry
-        wh = np.floor_divide(b, 8, out=whole[w])
+        np.add(bits[w], carry, out=b)
+        cw = carry_hist[w]
+        cw[:] = carry
         if eng.fractional:
-            carry = np.where(el, b - 8 * wh, carry)
-        carry_hist[w] = carry
+            # b ≥ 0: floor(b / 8) and b − 8 ⌊b / 8⌋ = fmod(b, 8) are exact, as one divmod
+            np.divmod(b, 8, out=(whole[w], rem))
+            np.copyto(cw, rem, where=el)
+        else:
+            np.floor_divide(b, 8, out=whole[w])
+        carry = cw
     cap = np.where(elig, np.maximum(whole.astype(np.int64) - eng.tb_header, 0), 0)
     # Steady as long as every eligible link wants its RBs (want = ⌈need_bits · share / r⌉,
     # as allocate_shares; one more where spare RBs are dealt), ranks (r > 0) and keeps
@@ -147,7 +155,7 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
     if isinstance(lm, McsTableLinkModel):
         mcs = mcs_wide[:n_w] if lm.wideband else lm.select(g)
     else:
-        mcs = lm.adapt(g)[0]
+        mcs = lm.mcs_of(g)
     rw, r_links = np.nonzero(retx[:n_w])  # slot-major, as the per-slot path resolves them
     return _commit(
         eng, s, n_w, rw, r_links, cap[:n_w], nmat[:n_w], g, mcs, k0 + np.arange(n_w),
@@ -203,8 +211,7 @@ def _commit(
         gr = ch.gamma[kk[rw], r_links, 0] * eng.power_boost(r_links, log.rbs[r_rows, 0])
         acc = log.acc[r_rows, 0] + gr if eng.chase else gr
         ntx = log.ntx[r_rows] + 1
-        bler = np.broadcast_to(lm.bler(log.mcs[r_rows, 0], acc), acc.shape)
-        r_ok = ~(ch.u[kk[rw], r_links] < bler)
+        r_ok = ~(ch.u[kk[rw], r_links] < lm.bler(log.mcs[r_rows, 0], acc))
         give_up = ~r_ok & (ntx >= eng.max_tx)
         cut = n_w
         if eng.arq and give_up.any():  # ARQ re-queues bytes: the next slot is not steady
@@ -241,11 +248,10 @@ def _commit(
     tids = eng.cur[nl]
     slots = s + nw
     rows = log.add(
-        nl, tids, start, nb, 0, 0, nmat[nw, nl][:, None], mcs[nw, nl][:, None], g[nw, nl][:, None]
-    )
-    log.first_slot[rows] = slots
-    bler = np.broadcast_to(lm.bler(mcs[nw, nl], g[nw, nl]), nb.shape)
-    ok = ~(ch.u[kk[nw], nl] < bler)
+        nl, tids, start, nb, slots, 0, nmat[nw, nl][:, None], mcs[nw, nl][:, None],
+        g[nw, nl][:, None],
+    )  # fmt: skip
+    ok = ~(ch.u[kk[nw], nl] < lm.bler(mcs[nw, nl], g[nw, nl]))
     _deliver(eng, rows[ok], slots[ok])
     total = nbytes.sum(axis=0)
     eng.sent += total
@@ -271,14 +277,30 @@ def _commit(
     seen = hit.any(axis=0)
     last = n_w - 1 - np.argmax(hit[::-1], axis=0)
     eng.last_served[seen] = s + last[seen]
-    for w in range(n_w):
-        t = s + w
-        if ch.sample_every and t % ch.sample_every == 0:
-            ch.sampled.append(int(kk[w]))
-        eng.pf.scaled += eng.pf.gain(t) * served[w]
+    if ch.sample_every:
+        ch.sampled.extend(kk[-s % ch.sample_every : n_w : ch.sample_every].tolist())
+    _pf_update(eng.pf, s, served)
     eng.next_slot = s + n_w
     eng.slots_simulated += n_w
     return n_w, (eng._finished(closing_done) if closing_done else [])
+
+
+def _pf_update(pf: PfAverage, s: int, served: np.ndarray) -> None:
+    """``pf.scaled += pf.gain(s + w) · served[w]`` for each row w in turn, in place.
+
+    Without a rebase inside the window, as one sequential accumulation over the rows
+    (same products, same additions in the same order, hence the same bits).
+    """
+    n_w = served.shape[0]
+    if s + n_w - pf.s0 > pf.max_span:
+        for w in range(n_w):
+            pf.scaled += pf.gain(s + w) * served[w]
+        return
+    terms = np.empty((n_w + 1, served.shape[1]))
+    terms[0] = pf.scaled
+    gains = [pf.gain(s + w) for w in range(n_w)]
+    np.multiply(np.array(gains)[:, None], served, out=terms[1:])
+    pf.scaled[:] = np.add.accumulate(terms, axis=0)[-1]
 
 
 def _deliver(eng: MacEngine, rows: np.ndarray, slots: np.ndarray) -> None:
