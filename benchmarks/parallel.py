@@ -93,6 +93,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per engine")
     parser.add_argument("--steps", type=int, default=4, help="local steps per round")
     parser.add_argument("--preset", default="tiny-llama")
+    parser.add_argument("--serial-default-threads", action="store_true",
+                        help="also time the serial engine at torch's default thread count "
+                        "(informational: its trace may differ in the last bits)")
     args = parser.parse_args()
     text = SCENARIO.format(clients=args.clients, preset=args.preset, steps=args.steps)
     runs = {
@@ -113,7 +116,15 @@ def main() -> int:
                   flush=True)
         serial, parallel = (paths[k] for k in runs)
         differ = same_tables(serial, parallel)
-    (_, t_serial), (_, t_parallel) = times.values()
+        if args.serial_default_threads:
+            import torch
+
+            torch.set_num_threads(os.cpu_count() or 1)
+            loaded = LoadedScenario(parse_scenario(text, "parallel.yaml", ()), text, None, ())
+            build, run = timed_run(loaded, Path(tmp) / "serial_default.h5")
+            print(f"{'serial, ' + str(torch.get_num_threads()) + ' thr':<14} build {build:7.1f} s"
+                  f"   round {run:7.1f} s  (informational)")
+    (_, t_serial), (_, t_parallel) = list(times.values())[:2]
     ratio = t_serial / t_parallel
     load = os.getloadavg()
     print(f"\n{args.clients} clients, {args.steps} local steps, {args.threads} torch thread(s) "

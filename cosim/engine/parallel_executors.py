@@ -114,9 +114,10 @@ class ProcessExecutor(Executor):
 
     def restart(self, worker: int, owned: list[str]) -> None:
         old = self._procs[worker]
-        if old is not None and old.is_alive():
-            old.kill()
-        old.join(timeout=10)
+        if old is not None:
+            if old.is_alive():
+                old.kill()
+            old.join(timeout=10)
         log.warning("engine worker %d was lost; rebuilding its %d clients", worker, len(owned))
         self._start(worker, owned)
         self._await_ready(worker)

@@ -97,8 +97,12 @@ def process_main(conn: Connection, spec: EngineSpec, owned: list[str]) -> None:
     """Body of a ``processes`` worker: build, say ready, then serve calls until None.
 
     Messages are pickled explicitly (tensors as bytes, no shared-memory handles).
-    Replies come in the order of the calls: ``(task id, (ok, value))``.
+    Replies come in the order of the calls: ``(task id, (ok, value))``. Ctrl-C is
+    ignored here: the run (the coordinator) stops cleanly and then closes the workers.
     """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         engine = WorkerEngine(spec, owned)
     except Exception as exc:  # reported to the coordinator

@@ -30,7 +30,7 @@ TEXT = TINY_REAL.replace(
     "  - {name: mid, model: {preset: tiny-gpt2, lora_rank: 4}, domain: kjv/law, "
     "distance_m: 200,\n     device: laptop}\nwireless:\n", 1,
 )
-BASE = ["distillation.rounds=3", "engine.parallel.threads=1"]
+BASE = ["distillation.rounds=2", "engine.parallel.threads=1"]
 PROCESSES = ["engine.parallel.executor=processes", "engine.parallel.workers=2"]
 
 
@@ -84,7 +84,7 @@ def test_resume_on_processes_equals_serial(serial_trace: Path, tmp_path: Path) -
     aggregate = backend.aggregate
 
     def stop_after_first(received, round_index):
-        if round_index == 1:
+        if round_index == 0:
             flag.signum = signal.SIGTERM
         return aggregate(received, round_index)
 
@@ -107,7 +107,7 @@ def test_lost_worker_is_rebuilt_from_the_checkpoint(serial_trace: Path, tmp_path
     killed: list[int] = []
 
     def kill_in_round_two(received, round_index):
-        if round_index == 1 and not killed:  # after round 0's checkpoint, mid-run
+        if round_index == 1 and not killed:  # after round 0's checkpoint, before the end
             pid = backend.executor.pids()[0]
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
