@@ -26,8 +26,9 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q -n 2 --durations=10
 
+# The fast tier: slow tests deselected, a small hypothesis budget (tests/conftest.py).
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" --durations=10
 
 lint: setup
 	$(BIN)/ruff check cosim tests benchmarks

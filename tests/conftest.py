@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import sys
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -15,14 +17,73 @@ REPO = Path(__file__).resolve().parents[1]
 # Hypothesis budgets. The full suite (`make test`) fuzzes deeply: at least 10,000
 # examples per parser (scenario loader, --set overrides, run-trace reader, each
 # channel-trace reader, payload decoder), split over that parser's property tests
-# with fuzz_settings(share=...). The fast tier (`-m "not slow"`) keeps a tenth.
-# COSIM_HYPOTHESIS_PROFILE=fast|deep overrides the choice.
-PARSER_EXAMPLES = {"fast": 1_000, "deep": 10_000}
+# with fuzz_settings(share=...). The fast tier (`-m "not slow"`, chosen by the
+# mark expression) keeps a smoke-test budget of 200 per parser (with 1,000 the
+# scenario fuzzers were its slowest tests). COSIM_HYPOTHESIS_PROFILE=fast|deep
+# overrides the choice.
+PARSER_EXAMPLES = {"fast": 200, "deep": 10_000}
 for _name, _examples in PARSER_EXAMPLES.items():
     settings.register_profile(_name, max_examples=_examples, deadline=None,
                               suppress_health_check=[HealthCheck.too_slow,
                                                      HealthCheck.data_too_large,
                                                      HealthCheck.function_scoped_fixture])
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--cpu-durations", type=int, default=None, metavar="N",
+        help="print the N tests that used the most CPU time (setup + call + teardown, "
+             "this process and its waited-for subprocesses); 0 prints all. Unlike "
+             "--durations, hardly affected by other load on the machine.")
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process and its reaped children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+_CPU_START = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    """Record each test's CPU seconds as the ``cpu_s`` user property of its reports.
+
+    The property travels with the reports, so the totals are right under xdist too.
+    """
+    item.stash[_CPU_START] = _cpu_s()
+    yield
+
+
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    if call.when == "teardown":
+        item.user_properties.append(("cpu_s", _cpu_s() - item.stash[_CPU_START]))
+
+
+_CPU_S: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        for key, value in report.user_properties:
+            if key == "cpu_s":
+                _CPU_S[report.nodeid] = float(value)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    count = config.getoption("cpu_durations")
+    if count is None or not _CPU_S:
+        return
+    ranked = sorted(_CPU_S.items(), key=lambda kv: kv[1], reverse=True)
+    shown = ranked if count == 0 else ranked[:count]
+    terminalreporter.write_sep("=", f"most CPU time: {len(shown)} of {len(ranked)} tests")
+    for nodeid, seconds in shown:
+        terminalreporter.write_line(f"{seconds:7.2f} CPU-s  {nodeid}")
+    terminalreporter.write_line(f"{sum(_CPU_S.values()):7.1f} CPU-s in all tests "
+                                "(collection and start-up not included)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -39,7 +100,7 @@ def fuzz_settings(share: int = 1) -> settings:
     """Settings of one of ``share`` property tests that fuzz one parser together.
 
     They split the loaded profile's per-parser budget (10,000 examples in the
-    full suite, 1,000 in the fast tier).
+    full suite, 200 in the fast tier).
     """
     per_parser = settings.default.max_examples
     return settings(max_examples=-(-per_parser // share))

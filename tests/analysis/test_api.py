@@ -49,6 +49,7 @@ def test_bad_override_raises_the_cli_error(tmp_path: Path) -> None:
         cosim.run(scenario, out=tmp_path / "x.h5", distillation__rouns=1)
 
 
+@pytest.mark.slow
 def test_study_returns_summary_and_comparison(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import cosim.study.runner as runner

@@ -117,6 +117,7 @@ def test_strong_and_weak_clients_split_by_mean_snr(tmp_path: Path) -> None:
         [1], [0])
 
 
+@pytest.mark.slow
 def test_study_plots_exist_as_png_and_pdf_without_warnings(tmp_path: Path) -> None:
     traces = [_trace(tmp_path, m, s, [0.1 + 0.05 * s, 0.2 + 0.05 * s + d])
               for m, d in (("fd_topk", 0.0), ("adaptive", 0.03)) for s in range(3)]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 SCRIPT = """
@@ -30,6 +32,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_engine_import_boundaries() -> None:
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT], cwd=REPO, capture_output=True, text=True, check=False,

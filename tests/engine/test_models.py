@@ -79,6 +79,7 @@ def test_adapter_state_round_trip_between_clients() -> None:
     torch.testing.assert_close(out_a, out_b)
 
 
+@pytest.mark.slow
 def test_tiny_presets_are_deterministic_and_share_the_vocabulary() -> None:
     for preset in ("tiny-gpt2", "tiny-llama", "tiny-qwen2"):
         cfg = tiny_config(preset)

@@ -112,6 +112,7 @@ def test_absurd_magnitudes(override: str, tmp_path: Path,
     assert "plausible range" in line or "must be an integer" in line
 
 
+@pytest.mark.slow
 def test_client_total_is_capped_before_allocation(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """1e8 clients in 10001 groups of 10000: refused in well under a second per group."""

@@ -47,7 +47,8 @@ class StopAfter(ScriptedBackend):
         return super().aggregate(received, round_index)
 
 
-@pytest.mark.parametrize("stop_round", [0, 1, 2])
+@pytest.mark.parametrize("stop_round", [pytest.param(0, marks=pytest.mark.slow), 1,
+                                        pytest.param(2, marks=pytest.mark.slow)])
 def test_interrupt_then_resume_equals_uninterrupted(tmp_path: Path, stop_round: int) -> None:
     overrides = ["distillation.rounds=4", "server.round_deadline_s=1.752",
                  "wireless.fading={distribution: rayleigh, correlation: jakes}"]

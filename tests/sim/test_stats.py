@@ -75,6 +75,7 @@ def test_bad_input_is_rejected() -> None:
         mean_ci([1.0, 2.0], confidence=1.0)
 
 
+@pytest.mark.slow
 def test_coverage_matches_nominal_level() -> None:
     """With normal data the 95% interval covers the true mean 95% of the time.
 

@@ -184,6 +184,7 @@ def test_every_client_autocorrelation_is_j0(rayleigh_h, lag):
     check_spread(per_client, var)
 
 
+@pytest.mark.slow
 def test_one_client_marginals_over_a_long_time():
     """A single client's time averages of g, g², outage and capacity → the closed forms.
 
@@ -212,6 +213,7 @@ def test_one_client_marginals_over_a_long_time():
     assert abs(np.mean(np.log2(1 + 10 * g)) - c1) < Z * np.sqrt((c2 - c1**2) * abs_sum)
 
 
+@pytest.mark.slow
 def test_one_client_over_a_long_time_matches_j0():
     """A single client, 600 s of 1.5-cycle-spaced windows: its own J0 and mean power."""
     windows = 1200

@@ -62,6 +62,7 @@ def test_harq_transmission_counts_match_bler():
     assert r.delivered_bytes == 250 * first_lost
 
 
+@pytest.mark.slow
 def test_arq_recovers_every_packet():
     r = harq_run(arq=True, p=0.5, max_tx=2)
     assert r.complete and not r.packets.lost.any()
