@@ -34,8 +34,6 @@ HARQ round trip of slots is done at once (:mod:`cosim.wireless.window`).
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
 from cosim.errors import ConfigFieldError
@@ -44,7 +42,7 @@ from cosim.wireless.chunk import ChannelChunk
 from cosim.wireless.config import WirelessConfig
 from cosim.wireless.link import make_link
 from cosim.wireless.scheduler import PfAverage, allocate, allocate_fdma, allocate_shares
-from cosim.wireless.tblog import LOST, OK, PENDING, TbLog, TransferCounters
+from cosim.wireless.tblog import LOST, OK, PENDING, TbLog
 from cosim.wireless.transfers import TransferBook
 from cosim.wireless.window import run_window
 
@@ -110,29 +108,13 @@ class MacEngine(TransferBook):
         # slots per channel block: 256, fewer when links × subbands is large (memory)
         self.chunk_slots = chunk_slots or max(8, min(256, 2**21 // (L * self.B)))
 
-        self.need = np.zeros(L, dtype=np.int64)  # bytes waiting: ARQ + new
-        self.buf = np.zeros(L, dtype=np.int64)  # new bytes of the current transfer
-        self.sent = np.zeros(L, dtype=np.int64)  # offset of the next new byte
-        self.cur = np.full(L, -1, dtype=np.int64)  # current transfer id per link
-        self.arq_bytes = np.zeros(L, dtype=np.int64)
-        self.n_arq = 0  # ARQ ranges waiting, all links
-        self.arq_q: list[deque[list[int]]] = [deque() for _ in range(L)]
-        self.queues: list[deque[int]] = [deque() for _ in range(L)]
-        self.proc_tb = np.full((self.R, L), -1, dtype=np.int64)
-        self.n_pending = np.zeros(self.R, dtype=np.int64)
+        super().__init__(L, self.bc_link, self.R, TbLog(self.B), self.chunk)
         self.tb_header = pk.tb_header_bytes
         self.carry = np.zeros(L)  # bits of TB capacity below one byte, carried over [bit]
         self.pf = PfAverage(L, mac.pf_beta)
         self.last_served = np.full(L, -1, dtype=np.int64)
         self.rr_base = np.arange(L, dtype=np.int64)
         self.rr_next = 0  # round robin resumes the cyclic link order here
-        self.tbs = TbLog(self.B)
-        self.tr = TransferCounters()
-        self.tr_link: list[int] = []
-        self.tr_first_row: list[int] = []
-        self.tr_finished: list[bool] = []
-        self.tr_reported: list[bool] = []  # result built; its TB rows may be dropped
-        self.bc_members_of: dict[int, np.ndarray] = {}
         self.next_slot = 0
         self.slots_simulated = 0  # slots stepped through (idle slots are skipped)
 

@@ -2,8 +2,8 @@
 
 Each link sends one transfer at a time; later ones wait in a FIFO queue and
 become current once every new byte of the current one is in a transport block
-(its HARQ/ARQ tail may still be running). Mixed into
-:class:`cosim.wireless.mac.MacEngine`, whose ``__init__`` creates the state used here.
+(its HARQ/ARQ tail may still be running). The base of
+:class:`cosim.wireless.mac.MacEngine`; the state is created here.
 """
 
 from __future__ import annotations
@@ -17,28 +17,37 @@ from cosim.wireless.tblog import CUT, TbLog, TransferCounters
 
 
 class TransferBook:
-    """Per-link transfer queues and per-transfer state (state lives in ``MacEngine``)."""
+    """Per-link transfer queues, HARQ processes and per-transfer state.
 
-    L: int
-    bc_link: int
-    chunk: ChannelChunk
-    tbs: TbLog
-    tr: TransferCounters
-    need: np.ndarray
-    buf: np.ndarray
-    sent: np.ndarray
-    cur: np.ndarray
-    arq_bytes: np.ndarray
-    n_arq: int
-    arq_q: list[deque[list[int]]]
-    queues: list[deque[int]]
-    proc_tb: np.ndarray
-    n_pending: np.ndarray
-    tr_link: list[int]
-    tr_first_row: list[int]
-    tr_finished: list[bool]
-    tr_reported: list[bool]
-    bc_members_of: dict[int, np.ndarray]
+    Owns that state (created here); :class:`cosim.wireless.mac.MacEngine`, which
+    derives from it, reads and updates it slot by slot.
+    """
+
+    def __init__(
+        self, n_links: int, bc_link: int, harq_processes: int, tbs: TbLog, chunk: ChannelChunk
+    ) -> None:
+        L = n_links
+        self.L = L
+        self.bc_link = bc_link  # the broadcast link, −1 if none
+        self.chunk = chunk  # whose broadcast members follow the current transfer
+        self.tbs = tbs
+        self.tr = TransferCounters()
+        self.need = np.zeros(L, dtype=np.int64)  # bytes waiting: ARQ + new
+        self.buf = np.zeros(L, dtype=np.int64)  # new bytes of the current transfer
+        self.sent = np.zeros(L, dtype=np.int64)  # offset of the next new byte
+        self.cur = np.full(L, -1, dtype=np.int64)  # current transfer id per link
+        self.arq_bytes = np.zeros(L, dtype=np.int64)
+        self.n_arq = 0  # ARQ ranges waiting, all links
+        self.arq_q: list[deque[list[int]]] = [deque() for _ in range(L)]
+        self.queues: list[deque[int]] = [deque() for _ in range(L)]
+        # TB row waiting on each (HARQ process, link), −1 if none; TBs per process
+        self.proc_tb = np.full((harq_processes, L), -1, dtype=np.int64)
+        self.n_pending = np.zeros(harq_processes, dtype=np.int64)
+        self.tr_link: list[int] = []
+        self.tr_first_row: list[int] = []
+        self.tr_finished: list[bool] = []
+        self.tr_reported: list[bool] = []  # result built; its TB rows may be dropped
+        self.bc_members_of: dict[int, np.ndarray] = {}
 
     def add_transfer(self, link: int, size_bytes: int, members: np.ndarray | None = None) -> int:
         """Queue ``size_bytes`` (``FULL_BUFFER`` for full buffer) on ``link``; returns its id.
