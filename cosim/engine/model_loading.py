@@ -24,9 +24,11 @@ Cache directory: ``$COSIM_CACHE_DIR`` or ``~/.cache/cosim``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -83,11 +85,32 @@ def load_tokenizer() -> PreTrainedTokenizerBase:
     return tokenizer
 
 
+@contextlib.contextmanager
+def gguf_bar_obeys_transformers() -> Iterator[None]:
+    """Route transformers' GGUF de-quantizing bar through its progress-bar switch.
+
+    ``modeling_gguf_pytorch_utils`` draws that bar with a bare ``tqdm``, which
+    ignores ``HF_HUB_DISABLE_PROGRESS_BARS`` (set by the quiet console), so it
+    showed once, on the first conversion. ``transformers.utils.logging.tqdm``
+    obeys the switch like every other transformers bar (shown under ``--verbose``).
+    """
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    from transformers.utils import logging as hf_logging
+
+    bare = gguf_utils.tqdm
+    gguf_utils.tqdm = hf_logging.tqdm
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = bare
+
+
 def _load_smollm2_full() -> PreTrainedModel:
     cached = cache_root() / "smollm2-135m"
     if (cached / "model.safetensors").is_file():
         return AutoModelForCausalLM.from_pretrained(str(cached), use_safetensors=True)
-    model = AutoModelForCausalLM.from_pretrained(str(smollm2_dir()), gguf_file=GGUF_FILE)
+    with gguf_bar_obeys_transformers():
+        model = AutoModelForCausalLM.from_pretrained(str(smollm2_dir()), gguf_file=GGUF_FILE)
     # The dequantized weights are plain fp32; the GGUF marker would make
     # save_pretrained refuse (and later loads re-dequantize).
     if hasattr(model.config, "quantization_config"):
