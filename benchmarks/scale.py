@@ -17,12 +17,24 @@ Reported:
 
 Target (issue 7): it runs, and peak memory < 8 GiB on a 24 GiB, 2-core machine.
 
+Several ``--clients`` counts run one after the other and the time per
+client-round (run total / (clients x rounds)) is printed side by side, with
+the ratio of the largest to the smallest count (target, issue 14: <= 1.2x).
+
+Cut-down mode (``--mode engine``): no wireless and no trace; every count's
+engine is built, then each round times ``--sample`` clients of every count in
+turn (update, encode, aggregate of their uploads, downlink, evaluation, and
+the engine checkpoint divided by the number of clients): the cost of one
+client's engine work as a function of how many clients share its base.
+
     .venv/bin/python benchmarks/scale.py [--clients 200] [--rounds 2] [--preset tiny-llama]
+    .venv/bin/python benchmarks/scale.py --mode engine --clients 20 200 --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import resource
 import tempfile
 import threading
@@ -30,7 +42,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psutil
+import torch
 
 from cosim.scenario import load_scenario
 from cosim.sim.runner import build_backend, run_scenario
@@ -100,19 +114,13 @@ class RssSampler(threading.Thread):
         self.sample()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--preset", default="tiny-llama",
-                        help="model preset shared by every client (e.g. tiny-llama, smollm2-2l)")
-    args = parser.parse_args()
-
+def run_mode(args: argparse.Namespace, clients: int) -> float:
+    """A full ``run_scenario`` with ``clients`` clients: prints it, returns s per client-round."""
     sampler = RssSampler()
     sampler.start()
     with tempfile.TemporaryDirectory() as tmp:
         scenario = Path(tmp) / "scale.yaml"
-        scenario.write_text(SCENARIO.format(clients=args.clients, rounds=args.rounds,
+        scenario.write_text(SCENARIO.format(clients=clients, rounds=args.rounds,
                                             preset=args.preset))
         loaded = load_scenario(scenario)
         sampler.enter("engine build")
@@ -141,8 +149,8 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
     rounds = trace["rounds"]
-    print(f"clients {args.clients} x {args.preset} (one shared base), {args.rounds} rounds, "
-          f"method adaptive, torch threads {__import__('torch').get_num_threads()}")
+    print(f"clients {clients} x {args.preset} (one shared base), {args.rounds} rounds, "
+          f"method adaptive, torch threads {torch.get_num_threads()}")
     print(f"engine build: {build_s:.1f} s, peak RSS {sampler.peaks['engine build'] / GIB:.2f} GiB")
     edges = [run_start, *marks]
     for r in range(len(marks)):
@@ -160,6 +168,118 @@ def main() -> None:
           f"trace {trace_bytes / 1e6:.2f} MB, status {trace.status}")
     verdict = "OK" if peak < TARGET_BYTES else "OVER TARGET"
     print(f"peak RSS (high-water mark): {peak / GIB:.2f} GiB; target < 8 GiB: {verdict}")
+    return total_s / (clients * args.rounds)
+
+
+PHASES = ("local_update", "encode_upload", "aggregate", "apply_downlink", "evaluate", "checkpoint")
+
+
+def build_engine(args: argparse.Namespace, clients: int) -> Any:
+    """The real engine of the scale scenario with ``clients`` clients (no wireless)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        scenario = Path(tmp) / "scale.yaml"
+        scenario.write_text(SCENARIO.format(clients=clients, rounds=args.rounds,
+                                            preset=args.preset))
+        loaded = load_scenario(scenario)
+    start = time.perf_counter()
+    backend = build_backend(loaded.config)
+    print(f"{clients} clients: engine build {time.perf_counter() - start:.1f} s", flush=True)
+    return backend
+
+
+def engine_round(backend: Any, sample: list[str], round_index: int) -> dict[str, float]:
+    """Seconds per client of each phase of one round of the ``sample`` clients.
+
+    The same engine calls a co-simulated round makes, minus the wireless:
+    update, encode (k = 8), aggregate the sample's uploads, apply the
+    downlink, evaluate; ``checkpoint`` is the whole engine's ``state_dict``
+    (taken every round by ``cosim run``) divided by the number of clients.
+    """
+    spent = dict.fromkeys(PHASES, 0.0)
+
+    def timed(phase: str, fn: Any, *a: Any, **kw: Any) -> Any:
+        start = time.perf_counter()
+        out = fn(*a, **kw)
+        spent[phase] += time.perf_counter() - start
+        return out
+
+    uploads = {}
+    for name in sample:
+        timed("local_update", backend.local_update, name, round_index)
+        uploads[name] = timed("encode_upload", backend.encode_upload, name, k=8).data
+    downlink, _ = timed("aggregate", backend.aggregate, uploads, round_index)
+    for name in sample:
+        timed("apply_downlink", backend.apply_downlink, name, downlink)
+        timed("evaluate", backend.evaluate, name)
+    per_client = {k: v / len(sample) for k, v in spent.items()}
+    start = time.perf_counter()
+    backend.state_dict()
+    per_client["checkpoint"] = (time.perf_counter() - start) / len(backend.client_names)
+    return per_client
+
+
+def engine_mode(args: argparse.Namespace) -> dict[int, float]:
+    """Cut-down mode: the engine calls of ``--sample`` clients per round, counts interleaved.
+
+    All engines are built first; each round then times every count in turn,
+    so load on a shared machine hits all counts alike. Reported: the median
+    over rounds of the seconds per client-round of each phase.
+    """
+    torch.set_num_threads(1)
+    logging.getLogger("cosim").setLevel(logging.ERROR)  # "cannot beat uniform" warnings
+    backends = {n: build_engine(args, n) for n in args.clients}
+    samples = {}
+    for n, backend in backends.items():
+        names = backend.client_names
+        step = max(1, len(names) // args.sample)
+        samples[n] = names[::step][: args.sample]  # spread over the adapters' positions
+    times: dict[int, list[dict[str, float]]] = {n: [] for n in backends}
+    for r in range(args.rounds + 1):  # round 0 is a warm-up, not reported
+        for n, backend in backends.items():
+            row = engine_round(backend, samples[n], r)
+            if r > 0:
+                times[n].append(row)
+    print(f"\n{args.preset}, one shared base, {args.sample} sampled clients per count, "
+          f"{args.rounds} timed rounds (median), torch threads {torch.get_num_threads()}")
+    print(f"{'seconds per client':<18}" + "".join(f"{f'N = {n}':>12}" for n in backends))
+    totals = {}
+    for phase in (*PHASES, "total"):
+        cells = []
+        for n in backends:
+            values = [sum(row.values()) if phase == "total" else row[phase] for row in times[n]]
+            cells.append(float(np.median(values)))
+        if phase == "total":
+            totals = dict(zip(backends, cells, strict=True))
+        print(f"{phase:<18}" + "".join(f"{c:>12.4f}" for c in cells))
+    return totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[200],
+                        help="client counts, run side by side (e.g. 20 200)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--preset", default="tiny-llama",
+                        help="model preset shared by every client (e.g. tiny-llama, smollm2-2l)")
+    parser.add_argument("--mode", choices=("run", "engine"), default="run",
+                        help="run: full co-simulations; engine: cut-down engine-only timing")
+    parser.add_argument("--sample", type=int, default=10,
+                        help="engine mode: clients timed per count and round")
+    args = parser.parse_args()
+
+    if args.mode == "engine":
+        per_client = engine_mode(args)
+    else:
+        per_client = {n: run_mode(args, n) for n in args.clients}
+        print("\nrun total / (clients x rounds), seconds per client-round:")
+        for n, value in per_client.items():
+            print(f"  N = {n}: {value:.3f} s")
+    if len(per_client) > 1:
+        low, high = min(per_client), max(per_client)
+        ratio = per_client[high] / per_client[low]
+        verdict = "PASS" if ratio <= 1.2 else "FAIL"
+        print(f"time per client-round, N = {high} vs N = {low}: {per_client[high]:.4f} / "
+              f"{per_client[low]:.4f} s = {ratio:.2f}x (target <= 1.2x): {verdict}")
 
 
 if __name__ == "__main__":
