@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 
+from cosim.config.checks import check_literals
 from cosim.wireless.pathloss.base import SPEED_OF_LIGHT_MPS, PathLossModel, log10, need_carrier
 
 
@@ -15,6 +16,9 @@ class FreeSpacePathLoss:
     """Friis free-space loss ``20 log10(4 π d f_c / c)`` [dB]."""
 
     model: Literal["free_space"] = "free_space"
+
+    def __post_init__(self) -> None:
+        check_literals(self)
 
     def build(self, carrier_hz: float | None) -> FreeSpace:
         """The model at carrier ``carrier_hz`` [Hz] (required)."""

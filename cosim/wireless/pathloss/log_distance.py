@@ -8,7 +8,7 @@ from typing import Literal
 
 import numpy as np
 
-from cosim.config.checks import check_positive, check_range
+from cosim.config.checks import check_literals, check_positive, check_range
 from cosim.wireless.pathloss.base import PathLossModel, log10
 from cosim.wireless.pathloss.free_space import FreeSpace
 
@@ -27,6 +27,7 @@ class LogDistancePathLoss:
     reference_loss_db: float | None = None
 
     def __post_init__(self) -> None:
+        check_literals(self)
         check_range("exponent", self.exponent, 1.0, 8.0)
         check_positive("reference_distance_m", self.reference_distance_m)
         if self.reference_loss_db is not None:

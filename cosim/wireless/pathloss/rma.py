@@ -4,33 +4,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
 from cosim.config.checks import check_range
 from cosim.wireless.pathloss.base import SPEED_OF_LIGHT_MPS, d3d, log10, need_carrier
-from cosim.wireless.pathloss.tr38901 import LosMode, TR38901PathLoss, check_los_and_heights
+from cosim.wireless.pathloss.tr38901 import TR38901Config, TR38901PathLoss
 
 
 @dataclass(frozen=True)
-class RMaPathLoss:
+class RMaPathLoss(TR38901Config):
     """3GPP TR 38.901 rural macro (Table 7.4.1-1).
 
-    Heights [m]: base station ``bs_height_m`` in [1, 150], client ``ut_height_m``
-    in [1, 10], buildings ``building_height_m`` in [5, 50]; ``street_width_m`` in
+    Fields: ``los`` (``auto``/``los``/``nlos``), heights [m]: base station
+    ``bs_height_m`` = 35 in [1, 150], client ``ut_height_m`` = 1.5 in [1, 10],
+    buildings ``building_height_m`` = 5 in [5, 50]; ``street_width_m`` = 20 in
     [5, 50] m.
     """
 
     model: Literal["rma"] = "rma"
-    los: LosMode = "auto"
     bs_height_m: float = 35.0
-    ut_height_m: float = 1.5
     building_height_m: float = 5.0
     street_width_m: float = 20.0
+    ut_max_m: ClassVar[float] = 10.0
 
     def __post_init__(self) -> None:
-        check_los_and_heights(self.los, self.bs_height_m, self.ut_height_m, ut_max=10.0)
+        super().__post_init__()
         check_range("building_height_m", self.building_height_m, 5.0, 50.0)
         check_range("street_width_m", self.street_width_m, 5.0, 50.0)
 

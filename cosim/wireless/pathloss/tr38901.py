@@ -2,17 +2,19 @@
 
 Table 7.4.1-1 (path loss) and Table 7.4.2-1 (LOS probability); f_c in GHz
 inside the formulas, distances and heights in metres. The configs' common
-fields (``los``, antenna heights) are checked here too.
+fields (``los``, antenna heights) are declared and checked here too
+(:class:`TR38901Config`).
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import ClassVar, Literal, get_args
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import numpy as np
 
-from cosim.config.checks import check_choice, check_range
+from cosim.config.checks import check_literals, check_range
 from cosim.wireless.pathloss.base import SPEED_OF_LIGHT_MPS, PathLossModel, d3d, log10
 
 #: LOS state of a TR 38.901 config: drawn per client with the model's LOS probability,
@@ -20,11 +22,26 @@ from cosim.wireless.pathloss.base import SPEED_OF_LIGHT_MPS, PathLossModel, d3d,
 LosMode = Literal["auto", "los", "nlos"]
 
 
-def check_los_and_heights(los: str, bs_height_m: float, ut_height_m: float, ut_max: float) -> None:
-    """``los`` one of :data:`LosMode`; h_BS in [1, 150] m, h_UT in [1, ``ut_max``] m."""
-    check_choice("los", los, get_args(LosMode))
-    check_range("bs_height_m", bs_height_m, 1.0, 150.0)
-    check_range("ut_height_m", ut_height_m, 1.0, ut_max)
+@dataclass(frozen=True)
+class TR38901Config:
+    """The fields every TR 38.901 config shares (``wireless.path_loss``).
+
+    ``model`` is a one-value ``Literal`` in each subclass (the YAML
+    discriminator; a subclass's own defaults keep this field order). ``los``:
+    drawn per client (``auto``) or fixed. Heights [m]: base station
+    ``bs_height_m`` in [1, 150], client ``ut_height_m`` in [1, ``ut_max_m``].
+    """
+
+    model: str = ""
+    los: LosMode = "auto"
+    bs_height_m: float = 25.0
+    ut_height_m: float = 1.5
+    ut_max_m: ClassVar[float] = 22.5
+
+    def __post_init__(self) -> None:
+        check_literals(self)
+        check_range("bs_height_m", self.bs_height_m, 1.0, 150.0)
+        check_range("ut_height_m", self.ut_height_m, 1.0, self.ut_max_m)
 
 
 class TR38901PathLoss(PathLossModel):

@@ -9,29 +9,18 @@ from typing import Literal
 import numpy as np
 
 from cosim.wireless.pathloss.base import log10, need_carrier
-from cosim.wireless.pathloss.tr38901 import (
-    LosMode,
-    TwoSlopeUrban,
-    check_los_and_heights,
-    urban_los_probability,
-)
+from cosim.wireless.pathloss.tr38901 import TR38901Config, TwoSlopeUrban, urban_los_probability
 
 
 @dataclass(frozen=True)
-class UMaPathLoss:
+class UMaPathLoss(TR38901Config):
     """3GPP TR 38.901 urban macro (Table 7.4.1-1); LOS state fixed or drawn (Table 7.4.2-1).
 
-    Heights [m]: base station ``bs_height_m`` in [1, 150], client ``ut_height_m``
-    in [1, 22.5].
+    Fields: ``los`` (``auto``/``los``/``nlos``), ``bs_height_m`` = 25 in [1, 150],
+    ``ut_height_m`` = 1.5 in [1, 22.5] (:class:`~.tr38901.TR38901Config`).
     """
 
     model: Literal["uma"] = "uma"
-    los: LosMode = "auto"
-    bs_height_m: float = 25.0
-    ut_height_m: float = 1.5
-
-    def __post_init__(self) -> None:
-        check_los_and_heights(self.los, self.bs_height_m, self.ut_height_m, ut_max=22.5)
 
     def build(self, carrier_hz: float | None) -> UMa:
         """The model at carrier ``carrier_hz`` [Hz] (required)."""

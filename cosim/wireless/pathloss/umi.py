@@ -9,29 +9,19 @@ from typing import Literal
 import numpy as np
 
 from cosim.wireless.pathloss.base import log10, need_carrier
-from cosim.wireless.pathloss.tr38901 import (
-    LosMode,
-    TwoSlopeUrban,
-    check_los_and_heights,
-    urban_los_probability,
-)
+from cosim.wireless.pathloss.tr38901 import TR38901Config, TwoSlopeUrban, urban_los_probability
 
 
 @dataclass(frozen=True)
-class UMiPathLoss:
+class UMiPathLoss(TR38901Config):
     """3GPP TR 38.901 urban micro street canyon (Table 7.4.1-1).
 
-    Heights [m]: base station ``bs_height_m`` in [1, 150], client ``ut_height_m``
-    in [1, 22.5].
+    Fields: ``los`` (``auto``/``los``/``nlos``), ``bs_height_m`` = 10 in [1, 150],
+    ``ut_height_m`` = 1.5 in [1, 22.5] (:class:`~.tr38901.TR38901Config`).
     """
 
     model: Literal["umi"] = "umi"
-    los: LosMode = "auto"
     bs_height_m: float = 10.0
-    ut_height_m: float = 1.5
-
-    def __post_init__(self) -> None:
-        check_los_and_heights(self.los, self.bs_height_m, self.ut_height_m, ut_max=22.5)
 
     def build(self, carrier_hz: float | None) -> UMi:
         """The model at carrier ``carrier_hz`` [Hz] (required)."""
