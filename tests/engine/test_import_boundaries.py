@@ -1,6 +1,6 @@
 """The engine never imports simpy, the wireless model or the simulator beyond its interface
-(cosim.sim.backend); its config and preset list never import torch; the simulator's interface imports
-neither torch nor simpy."""
+(cosim.sim.backend); its config and preset list never import torch; the simulator's
+interface imports neither torch nor simpy."""
 
 from __future__ import annotations
 
