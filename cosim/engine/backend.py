@@ -106,18 +106,25 @@ class DistillationBackend(Backend):
         self.pool = ModelPool(seed, self.device)
         self._clients: dict[str, EngineClient] = {}
         self._groups = {spec.name: architecture_group(spec.model) for spec in clients}
+        # Methods that average adapters start each architecture group from one
+        # initial adapter (FedAvg's broadcast global model): averaging LoRA's A and
+        # B separately is only meaningful when they share their starting point.
+        first_of_group: dict[str, int] = {}
+        for index, spec in enumerate(clients):
+            first_of_group.setdefault(self._groups[spec.name], index)
         for index, (spec, seq) in enumerate(zip(clients, client_seqs, strict=True)):
             if owned is None or spec.name in owned:
-                self.pool._count = index  # adapter name and LoRA seed follow the client index
-                self._clients[spec.name] = self._make_client(spec, index, seq)
+                init_index = (first_of_group[self._groups[spec.name]]
+                              if self.strategy.shared_init else index)
+                self._clients[spec.name] = self._make_client(spec, index, init_index, seq)
         self.round = 0
 
     # ---- construction -------------------------------------------------
     def _make_client(
-        self, spec: EngineClientSpec, index: int, seq: np.random.SeedSequence
+        self, spec: EngineClientSpec, index: int, init_index: int, seq: np.random.SeedSequence
     ) -> EngineClient:
         cfg = self.config
-        model = self.pool.add_client(spec.name, spec.model)
+        model = self.pool.add_client(spec.name, spec.model, index=index, init_index=init_index)
         hidden_index = None
         projection = None
         if self.strategy.hidden:

@@ -244,8 +244,16 @@ class ModelPool:
     def bases(self) -> dict[tuple[str, str], SharedBase]:
         return self._bases
 
-    def add_client(self, name: str, spec: ModelSpec) -> ClientModel:
+    def add_client(
+        self, name: str, spec: ModelSpec, *, index: int | None = None,
+        init_index: int | None = None,
+    ) -> ClientModel:
         """Create ``name``'s adapter on the (possibly new) shared base of ``spec``.
+
+        ``index`` (default: the number of clients added so far) names the
+        adapter; ``init_index`` (default ``index``) seeds LoRA's A matrices, so
+        clients given the same ``init_index`` start from the same adapter (the
+        global initial model FedAvg broadcasts) and distinct ones independently.
 
         peft sees only the new and the active adapter while it adds one
         (:meth:`SharedBase.only`), so adding costs the same for the 200th
@@ -253,16 +261,19 @@ class ModelPool:
         reference the tests compare with).
         """
         key = base_key(spec)
-        adapter = f"client{self._count}"  # peft adapter names must not contain dots
+        index = self._count if index is None else index
+        init_index = index if init_index is None else init_index
+        adapter = f"client{index}"  # peft adapter names must not contain dots
         lora = self._lora_config(spec, key)
         shared = self._bases.get(key)
         keep = {adapter} if shared is None or shared.active is None else {adapter, shared.active}
         isolate = shared.only(keep) if shared is not None and self.isolate_adds else nullcontext()
         with isolate:
             # LoRA's A matrices are drawn from torch's global RNG: fork it and seed
-            # from (seed, client index) so adapters are reproducible and independent.
+            # from (seed, init index) so adapters are reproducible, and independent
+            # unless the caller asks for a shared start.
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed * 1_000_003 + 7919 * (self._count + 1))
+                torch.manual_seed(self.seed * 1_000_003 + 7919 * (init_index + 1))
                 if shared is None:
                     base = load_base_model(spec, seed=self.seed).to(self.device)
                     n_base = _unique_numel(base)
@@ -277,7 +288,7 @@ class ModelPool:
                     shared.peft_model.add_adapter(adapter, lora)
                     shared.adapters.append(adapter)
                 shared.peft_model.to(self.device)
-            self._count += 1
+            self._count = max(self._count, index + 1)
             # peft's own set_adapter once: the state ClientModel.activate keeps up
             # from here on (hidden adapters' weights already do not require grad).
             shared.peft_model.set_adapter(adapter)

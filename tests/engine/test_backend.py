@@ -51,6 +51,22 @@ def test_fedavg_averages_within_architecture_groups() -> None:
         torch.testing.assert_close(g[key], before["gpt2"][key])
 
 
+def test_fedavg_group_starts_from_one_adapter_and_others_independently() -> None:
+    # FedAvg averages A and B separately; from different random A's the mean of
+    # the products is not the product of the means, so a group must share its start.
+    fedavg = _backend("fedavg_lora")
+    a = fedavg.client_model("llama-a").adapter_state()
+    b = fedavg.client_model("llama-b").adapter_state()
+    lora_a = [key for key in a if "lora_A" in key]
+    assert lora_a and a[lora_a[0]].abs().sum() > 0
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    local = _backend("local_only")
+    a = local.client_model("llama-a").adapter_state()
+    b = local.client_model("llama-b").adapter_state()
+    assert not all(torch.equal(a[key], b[key]) for key in lora_a)
+
+
 def test_public_batch_is_shared_and_seeded(adaptive: DistillationBackend) -> None:
     assert adaptive.public_batch_tokens == 32
     one, two = adaptive.public_batch(3), adaptive.public_batch(3)

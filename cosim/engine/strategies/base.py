@@ -158,6 +158,7 @@ class Strategy(ABC):
     uploads: ClassVar[bool] = True   # False: nothing goes up (or down)
     distils: ClassVar[bool] = True   # clients distil toward downlinked knowledge
     hidden: bool = False             # uploads carry the hidden projection z
+    shared_init: ClassVar[bool] = False  # a group's clients start from one adapter
 
     def __init__(self, config: DistillationConfig) -> None:
         self.config = config

@@ -5,7 +5,12 @@ Uploads are the adapter tensors as safetensors bytes
 architecture group (:func:`cosim.engine.config.architecture_group`), the
 weighted mean ``Σ_i w̃_i θ_i`` (:func:`cosim.engine.methods.average_adapters`)
 under the key prefix ``<group>//``. A client installs its own group's
-average. Client weights: ``data_size`` or ``reliability`` when configured,
+average. Every client of a group starts from the same initial adapter
+(FedAvg's broadcast global model; ``shared_init``): LoRA's A and B are
+averaged separately, and mean(B)·mean(A) equals the mean of the products
+B_i·A_i only when the factors share their start (independent random A's
+made the average shrink the update: +0.3–0.4 nats on the tiny-llama group in
+``benchmarks/learning.py``). Client weights: ``data_size`` or ``reliability`` when configured,
 otherwise uniform (adapters carry no token scores to rate).
 """
 
@@ -32,6 +37,7 @@ from cosim.engine.strategies.base import (
 class FedAvgLora(Strategy):
     name = "fedavg_lora"
     distils = False
+    shared_init = True  # averaging A and B separately needs a common start
 
     def encode(self, client: EngineClient, batch: torch.Tensor, *,
                budget_bits: float | None, k: int | None) -> UploadPayload:
