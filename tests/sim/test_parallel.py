@@ -5,7 +5,8 @@ adapter on a base is not the serial engine's first) is run serially and on
 two workers; every table of the HDF5 traces must be equal exactly. Then: a
 run stopped after a round and resumed on processes, and a run whose worker is
 killed mid-run (its clients rebuilt from the last checkpoint), give the same
-trace again.
+trace again. The runs are marked slow (each spawns engine processes that
+import torch and build models); the config checks stay in the fast tier.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def serial_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow  # spawns engine workers (torch imports, model builds): tens of s
 def test_processes_equal_serial(serial_trace: Path, tmp_path: Path) -> None:
     out = tmp_path / "proc.h5"
     run_scenario(_loaded(PROCESSES), out, progress=False, plots=False)
@@ -76,6 +78,7 @@ def test_dask_local_cluster_equals_serial(serial_trace: Path, tmp_path: Path) ->
     assert_same_tables(serial_trace, out)
 
 
+@pytest.mark.slow  # spawns engine workers (torch imports, model builds): tens of s
 def test_resume_on_processes_equals_serial(serial_trace: Path, tmp_path: Path) -> None:
     loaded = _loaded(PROCESSES)
     out = tmp_path / "cut.h5"
@@ -100,6 +103,7 @@ def test_resume_on_processes_equals_serial(serial_trace: Path, tmp_path: Path) -
     assert_same_tables(serial_trace, out)
 
 
+@pytest.mark.slow  # spawns engine workers (torch imports, model builds): tens of s
 def test_lost_worker_is_rebuilt_from_the_checkpoint(serial_trace: Path, tmp_path: Path) -> None:
     loaded = _loaded(PROCESSES)
     backend = build_backend(loaded.config)
