@@ -30,7 +30,8 @@ from typing import Any
 import torch
 
 from cosim.scenario import load_scenario
-from cosim.sim.runner import build_backend, run_scenario
+from cosim.sim.build import build_backend
+from cosim.sim.runner import run_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO / "scenarios" / "cell_edge.yaml"

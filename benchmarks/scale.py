@@ -47,7 +47,8 @@ import psutil
 import torch
 
 from cosim.scenario import load_scenario
-from cosim.sim.runner import build_backend, run_scenario
+from cosim.sim.build import build_backend
+from cosim.sim.runner import run_scenario
 from cosim.trace.reader import read_trace
 
 GIB = 1024**3

@@ -4,7 +4,7 @@ For each N in --n (default 10 50 100): UE i at d_i = 50 + 450 i / (N - 1) m uplo
 full buffer. When ns-3 is installed (Debian ``ns3`` + ``libns3-dev``, pkg-config
 ``ns3-lte``) the script builds ``lte_uplink.cc`` with g++ and runs it; otherwise, or with
 ``--reference``, it reads the committed ``ns3_reference_N{N}.csv``. It then runs the
-cosim side (``matched_uplink.yaml`` through :func:`cosim.wireless.runner.run_wireless`)
+cosim side (``matched_uplink.yaml`` through :func:`cosim.sim.wireless_only.run_wireless`)
 for the same simulated time and prints per-UE and aggregate throughput side by side, the
 ratios cosim / ns-3, and the speed ratio (ns-3's ``Simulator::Run`` wall time over
 cosim's ``run_wireless`` wall time, both measured in this run).
@@ -173,7 +173,8 @@ def run_cosim(
 ) -> tuple[np.ndarray, tuple[float, float]]:
     """Per-UE delivered throughput [bit/s] and run_wireless (wall, CPU) time [s]."""
     from cosim.scenario import load_scenario
-    from cosim.wireless.runner import MemorySink, run_wireless
+    from cosim.sim.wireless_only import run_wireless
+    from cosim.trace.recorder import MemorySink, Recorder
 
     loaded = load_scenario(
         SCENARIO,
@@ -188,7 +189,8 @@ def run_cosim(
     _, wireless_seq, _ = np.random.SeedSequence(loaded.config.seed).spawn(3)
     sink = MemorySink()
     t0, c0 = time.perf_counter(), time.process_time()
-    run_wireless(cfg, ue_distances_m(n), np.zeros(n), np.random.default_rng(wireless_seq), sink)
+    run_wireless(cfg, ue_distances_m(n), np.zeros(n), np.random.default_rng(wireless_seq),
+                 Recorder(sink))
     times = (time.perf_counter() - t0, time.process_time() - c0)
     tr = sink.tables["transfers"]
     per_ue = np.zeros(n)

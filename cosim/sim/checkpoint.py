@@ -7,15 +7,18 @@ atomically (write to a temporary file, fsync, rename) every
 - the round to run next and the simulated clock;
 - the trace's row count per table at that moment (resume cuts the trace
   back to them, dropping rows of a round that was cut short);
-- the protocol state: busy clients, the server's random generator, each
-  client's last applied downlink, and every transfer submitted so far;
+- the journal of the engine's answers so far, the last downlink and each
+  client's last applied downlink (:mod:`cosim.sim.journal`);
 - the engine state (:mod:`cosim.engine.state`): adapters, optimizer
   moments, projections, client random generators.
 
-The wireless model is not serialised: its randomness is a pure function of
-(seed, slot, client), so replaying the recorded transfer submissions on a
-freshly built network reproduces its scheduler, HARQ and EWMA state exactly.
-Loading uses ``torch.load(weights_only=True)``: no code in a checkpoint runs.
+Neither the wireless model nor the round protocol is serialised: a resume
+reruns the unchanged protocol from round 0 with the journal answering for the
+engine (:class:`cosim.sim.journal.JournaledBackend`), which rebuilds the
+network's scheduler, HARQ and EWMA state, the busy clients and the server's
+random generator exactly (the wireless randomness is a pure function of
+seed, slot and client). Loading uses ``torch.load(weights_only=True)``: no
+code in a checkpoint runs.
 """
 
 from __future__ import annotations
@@ -27,12 +30,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import simpy
-
 from cosim.errors import OutputError, TraceFormatError
-from cosim.wireless.network import WirelessNetwork
 
-FORMAT_VERSION = 1
+# 2: the engine journal replaced the protocol state and the transfer submissions.
+FORMAT_VERSION = 2
 
 
 def checkpoint_path(trace_path: Path) -> Path:
@@ -56,8 +57,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         raise OutputError(f"{path}: cannot write checkpoint: {exc}") from None
 
 
-# What RoundProtocol.load_state_dict needs ("downlink" may be absent: older checkpoints).
-_PROTOCOL_KEYS = ("busy_until", "encode_s", "rng", "inflight", "submissions", "applied")
+# What JournaledBackend needs to replay.
+_JOURNAL_KEYS = ("calls", "applied", "downlink")
 
 
 def load_checkpoint(path: Path, resolved_config_json: str) -> dict[str, Any]:
@@ -101,7 +102,7 @@ def _structure_problem(state: dict[str, Any]) -> str:
     """What is wrong with a checkpoint's top-level structure, or ''."""
     expected: dict[str, type | tuple[type, ...]] = {
         "config_json": str, "next_round": int, "now_s": (int, float), "rows": dict,
-        "protocol": dict, "engine": (dict, type(None)),
+        "journal": dict, "engine": (dict, type(None)),
     }
     for key, types in expected.items():
         if key not in state:
@@ -113,36 +114,16 @@ def _structure_problem(state: dict[str, Any]) -> str:
     rows = state["rows"]
     if not all(isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in rows.items()):
         return "'rows' is not a table -> row count mapping"
-    missing = [k for k in _PROTOCOL_KEYS if k not in state["protocol"]]
+    missing = [k for k in _JOURNAL_KEYS if k not in state["journal"]]
     if missing:
-        return f"protocol state lacks {', '.join(missing)}"
+        return f"engine journal lacks {', '.join(missing)}"
+    journal = state["journal"]
+    if not (isinstance(journal["calls"], list) and isinstance(journal["applied"], dict)
+            and isinstance(journal["downlink"], str)):
+        return "engine journal is not (calls list, applied mapping, downlink text)"
     return ""
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return (text.splitlines()[0] if text else "no detail")[:200]
-
-
-def replay_network(
-    env: simpy.Environment,
-    network: WirelessNetwork,
-    submissions: list[tuple[str, tuple[int, ...], int, float | None, int, float]],
-    until_s: float,
-) -> None:
-    """Rebuild ``network``'s state at ``until_s`` by resubmitting every past transfer."""
-
-    def resubmit() -> Any:
-        for direction, clients, size, deadline, round_index, time_s in submissions:
-            if time_s > env.now:
-                yield env.timeout(time_s - env.now)
-            if direction == "ul":
-                network.uplink(clients[0], size, deadline, round=round_index)
-            else:
-                network.downlink(list(clients), size, deadline, round=round_index)
-
-    env.process(resubmit())
-    env.run(until=until_s)
-    while env.peek() <= until_s:  # what ended exactly at the boundary, as in the original
-        env.step()
-    network.channel_rows()  # those samples are in the trace already

@@ -24,7 +24,6 @@ the last round's figure is exact from round 1 on).
 
 from __future__ import annotations
 
-import base64
 import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -36,8 +35,8 @@ import simpy
 from cosim.scenario import Scenario
 from cosim.sim.backend import Backend
 from cosim.sim.compute import ComputeModel
-from cosim.sim.recorder import Recorder
 from cosim.sim.selection import select_clients
+from cosim.trace.recorder import Recorder
 from cosim.wireless.network import WirelessNetwork
 from cosim.wireless.packets import TransferResult
 
@@ -90,23 +89,16 @@ class RoundProtocol:
         self.on_round_end = on_round_end
         self.busy_until = [0.0] * len(names)
         self.client_processes: list[simpy.Process] = []
-        # Every transfer submitted, in order: (direction, clients, bytes, deadline_s, round,
-        # time_s). Resume rebuilds the wireless state by replaying them.
-        self.submissions: list[tuple[str, tuple[int, ...], int, float | None, int, float]] = []
-        # Client → (t_end, round, events it records at t_end if it turns out late).
-        self.inflight: dict[int, tuple[float, int, list[dict[str, Any]]]] = {}
-        # Client → the last downlink payload it applied (resume re-applies it).
-        self.applied: dict[int, bytes] = {}
         self.encode_s = [0.0] * len(names)
         # The last downlink the server produced (sent at the start of the next round).
         self.downlink = b""
 
     # ------------------------------------------------------------------ server
-    def server(self, first_round: int = 0) -> Process:
-        """The server process: rounds ``first_round …`` one after the other."""
+    def server(self) -> Process:
+        """The server process: every round, one after the other."""
         cfg = self.scenario
         rounds = cfg.distillation.rounds
-        for r in range(first_round, rounds):
+        for r in range(rounds):
             yield from self._round(r, evaluate=self._evaluates(r, rounds))
         # Clients still computing a discarded round finish (and are logged late).
         yield self.env.all_of(self.client_processes)
@@ -155,11 +147,10 @@ class RoundProtocol:
         if evaluate:
             self._evaluate(r)
         self.rec.channel(self.net.channel_rows())
-        self.rec.row(
-            "rounds", round=r, start_s=t_start,
-            deadline_s=math.nan if deadline is None else deadline,
-            end_s=env.now, n_selected=len(selected), n_delivered=state.count("delivered"),
-            n_partial=state.count("partial"), n_missed=n_missed, uplink_bytes=state.uplink_bytes,
+        self.rec.round(
+            r, start_s=t_start, deadline_s=deadline, end_s=env.now, n_selected=len(selected),
+            n_delivered=state.count("delivered"), n_partial=state.count("partial"),
+            n_missed=n_missed, uplink_bytes=state.uplink_bytes,
             downlink_bytes=state.downlink_bytes,
         )
         self.rec.event(env.now, -1, "round_end", r)
@@ -167,47 +158,6 @@ class RoundProtocol:
             self.rec.flush()
         if self.on_round_end is not None:
             self.on_round_end(r)
-
-    # ------------------------------------------------------------------ checkpoint
-    def state_dict(self) -> dict[str, Any]:
-        """Protocol state at a round boundary (with :attr:`submissions` for the network)."""
-        alive = {c for c, (t_end, _, _) in self.inflight.items() if t_end > self.env.now}
-        return {
-            "busy_until": list(self.busy_until),
-            "encode_s": list(self.encode_s),
-            "rng": self.rng.bit_generator.state,
-            "inflight": [
-                (c, *self.inflight[c][:2], [dict(e) for e in self.inflight[c][2]])
-                for c in sorted(alive)
-            ],
-            "submissions": [list(x) for x in self.submissions],
-            # base64 text: checkpoints load with torch.load(weights_only=True), no raw bytes
-            "applied": {c: base64.b64encode(p).decode("ascii") for c, p in self.applied.items()},
-            "downlink": base64.b64encode(self.downlink).decode("ascii"),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`; clients busy past the boundary finish (late) as before."""
-        self.busy_until = [float(x) for x in state["busy_until"]]
-        self.encode_s = [float(x) for x in state["encode_s"]]
-        self.rng.bit_generator.state = state["rng"]
-        self.submissions = [
-            (str(d), tuple(int(c) for c in cl), int(n), None if dl is None else float(dl),
-             int(r), float(t))
-            for d, cl, n, dl, r, t in state["submissions"]
-        ]
-        self.applied = {int(c): base64.b64decode(p) for c, p in state["applied"].items()}
-        self.downlink = base64.b64decode(state.get("downlink", ""))
-        for c, t_end, r, events in state["inflight"]:
-            self.inflight[c] = (t_end, r, events)
-            self.client_processes.append(self.env.process(self._tail(c, t_end, r, events)))
-
-    def _tail(self, c: int, t_end: float, r: int, events: list[dict[str, Any]]) -> Process:
-        """The rest of a client process that was running past a checkpointed round."""
-        yield self.env.timeout(t_end - self.env.now)
-        for event in events:
-            self.rec.event(self.env.now, c, round_index=r, **event)
-        self.inflight.pop(c, None)
 
     def _downlink(self, state: RoundState, payload: bytes, snr: np.ndarray) -> Process:
         """Send the global knowledge; returns each selected client's arrival time (inf: never)."""
@@ -217,8 +167,6 @@ class RoundProtocol:
             return arrivals
         for c in state.selected:
             self.rec.event(env.now, c, "downlink_start", state.index, n_bytes=len(payload))
-        self.submissions.append(("dl", tuple(state.selected), len(payload), state.deadline_s,
-                                 state.index, env.now))
         results: list[TransferResult] = yield self.net.downlink(
             state.selected, len(payload), state.deadline_s, round=state.index
         )
@@ -232,11 +180,7 @@ class RoundProtocol:
     def _evaluate(self, r: int) -> None:
         self.backend.prepare_evaluation(list(self.names))
         for c, name in enumerate(self.names):
-            for row in self.backend.evaluate(name):
-                self.rec.row(
-                    "metrics", time_s=self.env.now, round=r, client=c, split=row.split,
-                    loss=row.loss, perplexity=row.perplexity, accuracy=row.accuracy,
-                )
+            self.rec.metrics(self.env.now, r, c, self.backend.evaluate(name))
 
     # ------------------------------------------------------------------ client
     def _client(self, state: RoundState, c: int, arrival_s: float, downlink: bytes) -> Process:
@@ -250,20 +194,12 @@ class RoundProtocol:
         if downlink:
             self.rec.event(env.now, c, "downlink_done", r, n_bytes=len(downlink))
             self.backend.apply_downlink(name, downlink)
-            self.applied[c] = downlink
 
         self.rec.event(env.now, c, "compute_start", r)
         update = self.backend.local_update(name, r)
         cost = self.compute.cost(c, update.flops, update.wall_s)
         self.busy_until[c] = env.now + cost.duration_s
-        if update.skipped:
-            tail = [{"kind": "update_skipped", "detail": update.reason}]
-        else:
-            tail = [{"kind": "compute_done", "detail": f"energy_j={cost.energy_j:.6g}"},
-                    {"kind": "late", "detail": "compute finished after the deadline"}]
-        self.inflight[c] = (self.busy_until[c], r, tail)
         yield env.timeout(cost.duration_s)
-        self.inflight.pop(c, None)
         if update.skipped:
             self.rec.event(env.now, c, "update_skipped", r, detail=update.reason)
             state.outcome[c] = "missed"
@@ -284,18 +220,11 @@ class RoundProtocol:
         enc = self.compute.cost(c, upload.flops, 0.0)
         self.encode_s[c] = enc.duration_s
         self.busy_until[c] = env.now + enc.duration_s
-        encode_event = {
-            "kind": "encode", "n_bytes": len(upload.data), "k": upload.k_mean,
-            "tokens": upload.n_tokens, "snr_db": snr_db,
-            "detail": f"budget_bits={budget_bits:.6g}" if budget_bits is not None else "",
-        }
-        late_event = {"kind": "late", "n_bytes": len(upload.data),
-                      "detail": "encoding finished after the deadline"}
-        self.inflight[c] = (self.busy_until[c], r, [encode_event, late_event])
         if enc.duration_s > 0:
             yield env.timeout(enc.duration_s)
-        self.inflight.pop(c, None)
-        self.rec.event(env.now, c, round_index=r, **encode_event)
+        self.rec.event(env.now, c, "encode", r, n_bytes=len(upload.data), k=upload.k_mean,
+                       tokens=upload.n_tokens, snr_db=snr_db,
+                       detail=f"budget_bits={budget_bits:.6g}" if budget_bits is not None else "")
         if not upload.data:
             if upload.below_k_min:
                 # The budget left affords no whole token record: a miss, not a choice.
@@ -305,11 +234,11 @@ class RoundProtocol:
                 state.outcome[c] = "no_upload"  # local_only: nothing to send
             return
         if state.deadline_s is not None and env.now >= state.deadline_s:
-            self.rec.event(env.now, c, round_index=r, **late_event)
+            self.rec.event(env.now, c, "late", r, n_bytes=len(upload.data),
+                           detail="encoding finished after the deadline")
             return
         self.rec.event(env.now, c, "uplink_start", r, n_bytes=len(upload.data))
         state.uplinking.append(env.active_process)
-        self.submissions.append(("ul", (c,), len(upload.data), state.deadline_s, r, env.now))
         result: TransferResult = yield self.net.uplink(
             c, len(upload.data), state.deadline_s, round=r
         )

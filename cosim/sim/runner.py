@@ -1,11 +1,11 @@
 """Composition root of ``cosim run``: build the network, the engine and the trace; run.
 
-Randomness: one :class:`numpy.random.SeedSequence` from the scenario seed is
-split into independent streams for client placement, the wireless model and
-server decisions; the engine derives its own streams from the same seed. The
-wireless realisation therefore depends only on the seed and the scenario's
-wireless/client geometry, never on the method — every method of a study sees
-the same channel for a given seed (common random numbers).
+The parts come from :mod:`cosim.sim.build` (seed streams, placement, uplink
+channel, engine); the round protocol (:mod:`cosim.sim.protocol`) drives them
+and records through :class:`cosim.trace.recorder.Recorder`. The engine sits
+behind :class:`cosim.sim.journal.JournaledBackend`, whose journal a
+checkpoint stores; a resume replays the protocol from round 0 against it and
+goes live at the checkpointed round boundary.
 """
 
 from __future__ import annotations
@@ -22,105 +22,25 @@ import numpy as np
 import simpy
 from tqdm import tqdm
 
-from cosim.scenario import LoadedScenario, Scenario
+from cosim.scenario import LoadedScenario
 from cosim.sim.backend import Backend
-from cosim.sim.checkpoint import (
-    checkpoint_path,
-    load_checkpoint,
-    replay_network,
-    save_checkpoint,
+from cosim.sim.build import (
+    build_backend,
+    build_network,
+    place_clients,
+    record_clients,
+    seed_streams,
 )
+from cosim.sim.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from cosim.sim.compute import ComputeModel
+from cosim.sim.journal import JournaledBackend
 from cosim.sim.protocol import RoundProtocol
-from cosim.sim.recorder import Recorder
+from cosim.trace.recorder import Recorder
 from cosim.trace.schema import TABLES
 from cosim.trace.writer import TraceWriter
-from cosim.wireless.channel import ChannelSource
 from cosim.wireless.network import WirelessNetwork
-from cosim.wireless.runner import place_distances
 
 log = logging.getLogger(__name__)
-
-
-def place_clients(scenario: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Distances [m] and speeds [m/s] per client (as ``cosim wireless`` places them).
-
-    A client without ``distance_m`` is placed uniformly over the cell's annulus
-    (:func:`cosim.wireless.runner.place_distances`).
-    """
-    clients = scenario.expanded_clients()
-    distances = place_distances(scenario.wireless, [c.group.distance_m for c in clients], rng)
-    speeds = np.array([c.group.speed_mps for c in clients], dtype=np.float64)
-    return distances, speeds
-
-
-def build_uplink_source(loaded: LoadedScenario, n_clients: int) -> ChannelSource | None:
-    """Trace replay as the uplink channel when the scenario has a ``channel`` section."""
-    scenario = loaded.config
-    if scenario.channel is None:
-        return None
-    from cosim.channels.replay import build_replay_source
-
-    # Rounds end by their deadline, so rounds × deadline bounds the replayed span.
-    deadline = scenario.server.round_deadline_s
-    span = None if deadline is None else scenario.distillation.rounds * deadline
-    return build_replay_source(
-        scenario.channel, n_clients, scenario.wireless.mac.slot_s,
-        base_dir=loaded.base_dir, required_duration_s=span,
-    )
-
-
-def build_network(
-    loaded: LoadedScenario, env: simpy.Environment, rng: np.random.Generator,
-    distances: np.ndarray, speeds: np.ndarray,
-) -> WirelessNetwork:
-    """The wireless network, with trace replay as the uplink channel when configured."""
-    return WirelessNetwork(env, loaded.config.wireless, distances, speeds, rng,
-                           uplink_source=build_uplink_source(loaded, len(distances)))
-
-
-def build_backend(scenario: Scenario) -> Backend:
-    """The real distillation engine (imports torch), serial or on the workers of
-    ``engine.parallel`` (:mod:`cosim.engine.parallel`)."""
-    parallel = scenario.engine.parallel
-    if parallel.executor != "serial":
-        from cosim.engine.parallel import ParallelBackend
-
-        return ParallelBackend(scenario.engine_clients(), scenario.data,
-                               scenario.distillation, scenario.seed, parallel)
-    from cosim.engine.backend import DistillationBackend
-
-    if parallel.threads is not None:
-        import torch
-
-        torch.set_num_threads(parallel.threads)
-    return DistillationBackend(
-        scenario.engine_clients(), scenario.data, scenario.distillation, scenario.seed
-    )
-
-
-def checkpoint_config_json(loaded: LoadedScenario) -> str:
-    """The resolved config a checkpoint must match: all but ``engine`` (how the engine
-    runs), so a run may resume on another executor (results are identical)."""
-    plain = loaded.resolved_plain()
-    plain.pop("engine", None)
-    return json.dumps(plain, sort_keys=True)
-
-
-def _client_rows(scenario: Scenario, backend: Backend, distances: np.ndarray,
-                 speeds: np.ndarray) -> dict[str, list[object]]:
-    rows: dict[str, list[object]] = {c.name: [] for c in TABLES["clients"]}
-    for c in scenario.expanded_clients():
-        n_params, n_train = backend.model_size(c.name)
-        values = {
-            "client": c.index, "name": c.name, "model": c.group.model.preset,
-            "domain": c.group.domain or "", "distance_m": float(distances[c.index]),
-            "speed_mps": float(speeds[c.index]), "device": c.group.device,
-            "n_params": n_params, "n_trainable": n_train,
-        }
-        for key, value in values.items():
-            rows[key].append(value)
-    return rows
 
 
 class RunInterrupted(Exception):  # noqa: N818 (a stop, not an error)
@@ -140,14 +60,35 @@ class StopFlag:
     signum: int = 0
 
 
-def _engine_state(backend: Backend) -> dict[str, Any]:
-    """The engine's resumable state (its own ``state_dict``)."""
-    return backend.state_dict()
+def checkpoint_config_json(loaded: LoadedScenario) -> str:
+    """The resolved config a checkpoint must match: all but ``engine`` (how the engine
+    runs), so a run may resume on another executor (results are identical)."""
+    plain = loaded.resolved_plain()
+    plain.pop("engine", None)
+    return json.dumps(plain, sort_keys=True)
 
 
-def _load_engine_state(backend: Backend, state: dict[str, Any] | None) -> None:
-    if state is not None:
-        backend.load_state_dict(state)
+def _go_live(journal: JournaledBackend, recorder: Recorder, writer: TraceWriter,
+             state: dict[str, Any], now_s: float, ckpt: Path) -> None:
+    """End a resume's replay at the checkpointed boundary: drop the replayed rows, record
+    into ``writer`` from here on, hand the engine its state back."""
+    recorder.flush()  # replayed rows: dropped
+    recorder.sink = writer
+    try:
+        if now_s != state["now_s"]:
+            raise ValueError(f"the replay reached the boundary at {now_s} s, "
+                             f"not {state['now_s']} s")
+        journal.go_live(state["engine"])
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+        _unfit(ckpt, exc)
+
+
+def _unfit(ckpt: Path, exc: Exception) -> None:
+    from cosim.errors import TraceFormatError
+
+    detail = (str(exc).strip().splitlines() or [""])[0][:160]
+    raise TraceFormatError(f"{ckpt}: checkpoint state does not fit this run "
+                           f"({type(exc).__name__}: {detail})") from None
 
 
 def loaded_from_trace(trace_path: Path, *, trust_remote_code: bool = False) -> LoadedScenario:
@@ -212,16 +153,15 @@ def run_scenario(
     :class:`RunInterrupted` (the last round-boundary checkpoint stays valid).
     """
     scenario = loaded.config
-    root = np.random.SeedSequence(scenario.seed)
-    place_seq, wireless_seq, server_seq = root.spawn(3)
-    distances, speeds = place_clients(scenario, np.random.default_rng(place_seq))
+    place_rng, wireless_rng, server_rng = seed_streams(scenario)
+    distances, speeds = place_clients(scenario, place_rng)
     env = simpy.Environment()
-    network = build_network(loaded, env, np.random.default_rng(wireless_seq), distances, speeds)
+    network = build_network(loaded, env, wireless_rng, distances, speeds)
     own_backend = backend is None
     if backend is None:
         backend = build_backend(scenario)
     try:
-        return _run(loaded, out_path, env, network, backend, distances, speeds, server_seq,
+        return _run(loaded, out_path, env, network, backend, distances, speeds, server_rng,
                     progress=progress, plots=plots, resume=resume, stop=stop)
     finally:
         if own_backend:
@@ -231,7 +171,7 @@ def run_scenario(
 def _run(
     loaded: LoadedScenario, out_path: Path, env: simpy.Environment, network: WirelessNetwork,
     backend: Backend, distances: np.ndarray, speeds: np.ndarray,
-    server_seq: np.random.SeedSequence, *, progress: bool, plots: bool, resume: bool,
+    server_rng: np.random.Generator, *, progress: bool, plots: bool, resume: bool,
     stop: StopFlag | None,
 ) -> Path:
     """The body of :func:`run_scenario` once the network and the backend are built."""
@@ -257,32 +197,32 @@ def _run(
             scenario_path=str(loaded.path or ""), overrides=loaded.overrides,
         )
     try:
-        recorder = Recorder(writer)
-        protocol = RoundProtocol(env, scenario, names, network, backend, compute, recorder,
-                                 np.random.default_rng(server_seq))
-        if state is not None:
-            try:
-                replay_network(env, network, state["protocol"]["submissions"], state["now_s"])
-                protocol.load_state_dict(state["protocol"])
-                for c, payload in sorted(protocol.applied.items()):
-                    backend.apply_downlink(names[c], payload)
-                _load_engine_state(backend, state["engine"])
-            except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
-                from cosim.errors import TraceFormatError
-
-                detail = (str(exc).strip().splitlines() or [""])[0][:160]
-                raise TraceFormatError(f"{ckpt}: checkpoint state does not fit this run "
-                                       f"({type(exc).__name__}: {detail})") from None
-        else:
-            writer.append("clients", _client_rows(scenario, backend, distances, speeds))
-            writer.flush()
+        # A resume replays rounds [0, first_round) with rows dropped (they are in the trace).
+        recorder = Recorder(writer if state is None else None)
+        journal = JournaledBackend(backend, None if state is None else state["journal"])
+        protocol = RoundProtocol(env, scenario, names, network, journal, compute, recorder,
+                                 server_rng)
+        if state is None:
+            record_clients(recorder, scenario, distances, speeds, backend)
+            recorder.flush()
         bar = tqdm(total=rounds, initial=first_round, desc=scenario.name, unit="round",
                    disable=not progress)
+        show_progress = _inside_round_progress(bar, len(names)) if progress else None
+        if state is None or first_round == 0:
+            if state is not None:
+                _go_live(journal, recorder, writer, state, env.now, ckpt)
+            recorder.on_event = show_progress
 
         # Rounds covered by the newest checkpoint (what a resume would start after).
         checkpointed = [first_round]
 
         def round_done(r: int) -> None:
+            if r + 1 < first_round:
+                return  # replaying
+            if r + 1 == first_round:  # the checkpointed boundary: from here on, live
+                _go_live(journal, recorder, writer, state, env.now, ckpt)
+                recorder.on_event = show_progress
+                return
             bar.update(1)
             bar.set_postfix(sim_s=f"{env.now:.2f}")
             if every and ((r + 1) % every == 0 or r + 1 == rounds):
@@ -291,19 +231,22 @@ def _run(
                 save_checkpoint(ckpt, {
                     "config_json": config_json, "next_round": r + 1, "now_s": env.now,
                     "rows": {t: writer.rows(t) for t in TABLES},
-                    "protocol": protocol.state_dict(), "engine": _engine_state(backend),
+                    "journal": journal.state(), "engine": backend.state_dict(),
                 })
 
         protocol.on_round_end = round_done
-        if progress:
-            recorder.on_event = _inside_round_progress(bar, len(names))
-        server = env.process(protocol.server(first_round))
+        server = env.process(protocol.server())
         while not server.processed:
             if stop is not None and stop.signum:
                 recorder.flush()
                 bar.close()
                 raise RunInterrupted(stop.signum, out_path, checkpointed[0])
-            env.step()
+            try:
+                env.step()
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                if not journal.replaying:
+                    raise
+                _unfit(ckpt, exc)  # a journal entry that does not fit this run
         bar.close()
         recorder.flush()
     except RunInterrupted:

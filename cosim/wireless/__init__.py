@@ -32,6 +32,8 @@ Modules (one idea each):
 * :mod:`~cosim.wireless.reference_mac` — a slow per-slot pure-Python reference of the
   uplink MAC for differential checks (``tests/wireless/test_reference.py``) and the
   speed-up figure of ``benchmarks/wireless.py``; never used by a run.
-* :mod:`~cosim.wireless.runner` and :mod:`~cosim.wireless.cli` — wireless-only runs
-  (``cosim wireless SCENARIO.yaml --out run.h5``).
+* :mod:`~cosim.wireless.placement` — client distances in the cell annulus.
+
+Wireless-only runs (``cosim wireless SCENARIO.yaml --out run.h5``) are driven by
+:mod:`cosim.sim.wireless_only`; their command handler is :mod:`cosim.cli.wireless`.
 """

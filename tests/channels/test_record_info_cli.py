@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from cosim.channels import info as info_mod
-from cosim.channels.cli import add_parser
 from cosim.channels.config import TraceReplayConfig
 from cosim.channels.formats import read_trace
 from cosim.channels.info import format_summary, sparkline, summarize
 from cosim.channels.record import pivot_samples, record_run
 from cosim.channels.series import ChannelTrace
+from cosim.cli.channels import add_parser
 from cosim.errors import TraceFormatError, UsageError
 from cosim.trace.writer import TraceWriter
 

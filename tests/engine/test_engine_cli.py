@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cosim.engine.cli import add_parser
+from cosim.cli.engine import add_parser
 from cosim.errors import ScenarioError, UsageError
 from cosim.trace.reader import read_trace
 

@@ -1,6 +1,7 @@
 """The engine never imports simpy, the wireless model or the simulator beyond its interface
-(cosim.sim.backend); its config and preset list never import torch; the simulator's
-interface imports neither torch nor simpy."""
+(cosim.sim.backend); its config and preset list never import torch; the simulator's interface
+imports neither torch nor simpy. (Every import of every module, lazy ones included, is checked
+against the layers by tests/foundation/test_layers.py.)"""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ assert "torch" not in sys.modules, "cosim.engine.config pulled in torch"
 # The scenario front end tells presets from paths by the engine's torch-free list.
 import cosim.engine.presets, cosim.scenario_paths, cosim.scenario_checks
 assert not {"torch", "transformers"} & set(sys.modules), "the preset list pulled in torch"
-import cosim.engine.backend, cosim.engine.standalone, cosim.engine.cli
+import importlib, pkgutil, cosim.engine
+for info in pkgutil.walk_packages(cosim.engine.__path__, "cosim.engine."):
+    importlib.import_module(info.name)  # every engine module, strategies included
+import cosim.cli.engine  # the `cosim engine` command's own module
 # The engine implements the simulator's interface (cosim.sim.backend, stdlib only) and
 # nothing else of the simulator.
 allowed = {"cosim.sim", "cosim.sim.backend"}

@@ -9,7 +9,7 @@ import pytest
 
 from cosim.engine.codec import HEADER_BYTES
 from cosim.engine.model_loading import VOCAB_SIZE
-from cosim.engine.standalone import StandaloneResult, run_standalone, write_trace_run
+from cosim.sim.engine_only import StandaloneResult, run_standalone, write_trace_run
 from cosim.trace.reader import read_trace
 from tests.engine.tiny_setup import TINY_DATA, tiny_clients, tiny_distillation
 

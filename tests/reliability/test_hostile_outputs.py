@@ -196,8 +196,7 @@ def _torch_save(obj: object, path: Path) -> None:
 
 GOOD = {"format": FORMAT_VERSION, "config_json": "{}", "next_round": 1, "now_s": 1.0,
         "rows": {"events": 3}, "engine": None,
-        "protocol": {k: [] for k in ("busy_until", "encode_s", "rng", "inflight", "submissions",
-                                     "applied", "downlink")}}
+        "journal": {"calls": [], "applied": {}, "downlink": ""}}
 
 
 def _checkpoint_cases(tmp: Path) -> dict[str, tuple[object, str]]:
@@ -217,8 +216,11 @@ def _checkpoint_cases(tmp: Path) -> dict[str, tuple[object, str]]:
         "rows of strings": (("torch", {**GOOD, "rows": {"events": "x"}}), "'rows'"),
         "next_round a string": (("torch", {**GOOD, "next_round": "1"}), "'next_round'"),
         "negative time": (("torch", {**GOOD, "now_s": -1.0}), "negative"),
-        "protocol without rng": (("torch", {**GOOD, "protocol": {"busy_until": []}}),
-                                 "protocol state lacks"),
+        "journal without calls": (("torch", {**GOOD, "journal": {"applied": {}}}),
+                                  "engine journal lacks"),
+        "journal calls not a list": (("torch", {**GOOD, "journal": {**GOOD["journal"],
+                                                                    "calls": "x"}}),
+                                     "engine journal is not"),
         "other configuration": (("torch", {**GOOD, "config_json": '{"a": 1}'}),
                                 "different configuration"),
     }
@@ -241,7 +243,7 @@ def test_damaged_checkpoints_give_one_line(case: str, tmp_path: Path) -> None:
 
 
 def test_a_well_formed_but_wrong_checkpoint_state_is_one_line(tmp_path: Path) -> None:
-    """Structure right, contents wrong (a crafted protocol state): TraceFormatError on resume."""
+    """Structure right, contents wrong (a crafted engine journal): TraceFormatError on resume."""
     import torch
 
     scenario = tmp_path / "det.yaml"
@@ -251,7 +253,7 @@ def test_a_well_formed_but_wrong_checkpoint_state_is_one_line(tmp_path: Path) ->
     run_scenario(loaded, out, progress=False, plots=False, backend=ScriptedBackend())
     ckpt = tmp_path / "run.h5.ckpt"
     state = torch.load(ckpt, weights_only=True)
-    state["protocol"]["submissions"] = [["ul", "x"]]
+    state["journal"]["calls"][0] = ["update", "no such client"]
     torch.save(state, ckpt)
     with pytest.raises(TraceFormatError, match="checkpoint state does not fit this run"):
         run_scenario(loaded, out, progress=False, plots=False, backend=ScriptedBackend(),
@@ -318,12 +320,12 @@ def test_output_to_a_full_device_is_one_line(argv: list[str], tmp_path: Path) ->
 
 def test_multi_line_messages_are_folded(capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import cosim.commands
+    import cosim.cli.foundation
     from cosim.errors import ScenarioError
 
     def handler(args: object) -> int:
         raise ScenarioError("first\nsecond\n  third")
 
-    monkeypatch.setattr(cosim.commands, "run_inspect", handler)
+    monkeypatch.setattr(cosim.cli.foundation, "run_inspect", handler)
     assert main(["inspect", "x.h5"]) == 2
     assert capsys.readouterr().err == "cosim: error: first second third\n"

@@ -27,7 +27,8 @@ import pytest
 
 from cosim.errors import OutputError
 from cosim.scenario import load_scenario
-from cosim.sim.runner import build_backend, run_scenario
+from cosim.sim.build import build_backend
+from cosim.sim.runner import run_scenario
 from cosim.trace.reader import read_trace
 from tests.conftest import cosim_command
 from tests.reliability.conftest import round_consistency_problems

@@ -20,7 +20,8 @@ import pytest
 
 from cosim.errors import ScenarioError
 from cosim.scenario import LoadedScenario, parse_scenario
-from cosim.sim.runner import RunInterrupted, StopFlag, build_backend, run_scenario
+from cosim.sim.build import build_backend
+from cosim.sim.runner import RunInterrupted, StopFlag, run_scenario
 from cosim.trace.reader import read_trace
 from cosim.trace.schema import TABLES
 from tests.sim.conftest import TINY_REAL

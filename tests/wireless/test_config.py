@@ -124,7 +124,7 @@ def test_wireless_never_imports_the_engine_or_torch():
     import sys
 
     code = (
-        "import sys, cosim.wireless.network, cosim.wireless.runner, cosim.wireless.cli\n"
+        "import sys, cosim.wireless.network, cosim.wireless.placement, cosim.sim.wireless_only\n"
         "bad = [m for m in sys.modules if m == 'torch' or m.startswith('cosim.engine')]\n"
         "print(bad)\n"
     )

@@ -7,18 +7,20 @@ from dataclasses import replace
 
 import numpy as np
 
+from cosim.cli.wireless import add_parser
+from cosim.sim.wireless_only import run_wireless
 from cosim.trace.reader import read_trace
+from cosim.trace.recorder import MemorySink, Recorder
 from cosim.trace.schema import TABLES
-from cosim.wireless.cli import add_parser
 from cosim.wireless.config import TrafficConfig, WirelessConfig
-from cosim.wireless.runner import MemorySink, place_distances, run_wireless
+from cosim.wireless.placement import place_distances
 
 
 def run(traffic: TrafficConfig, n: int = 6):
     cfg = replace(WirelessConfig(channel_sample_every_slots=20), traffic=traffic)
     rng = np.random.default_rng(3)
     sink = MemorySink()
-    summary = run_wireless(cfg, rng.uniform(30, 400, n), np.full(n, 1.0), rng, sink)
+    summary = run_wireless(cfg, rng.uniform(30, 400, n), np.full(n, 1.0), rng, Recorder(sink))
     return summary, sink.tables
 
 

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cosim.cli.options import add_set_option
+
 if TYPE_CHECKING:
     from cosim.scenario import LoadedScenario
 
@@ -24,10 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "scenario", metavar="SCENARIO.yaml", nargs="?",
         help="scenario file (default: the embedded quickstart scenario)",
     )
-    run.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override a setting by dotted path (repeatable)",
-    )
+    add_set_option(run)
     run.add_argument("--out", metavar="RUN.h5", help="trace path (default: output.trace_path)")
     run.add_argument(
         "--resume", metavar="RUN.h5",

@@ -1,4 +1,7 @@
-"""The ``cosim`` command line.
+"""The ``cosim`` command line: the CLI layer, above every library package.
+
+Each subcommand's handler lives in a module of this package
+(:data:`COMMAND_MODULES`); no library package imports this one.
 
 Exit codes: 0 ok, 2 bad input or usage, 1 runtime failure, 130/143 when
 interrupted, 141 (quietly) when the reader of stdout goes away. Errors print
@@ -24,16 +27,16 @@ from cosim.errors import CosimError
 
 log = logging.getLogger("cosim")
 
-# Subcommand modules, each exposing ``add_parser(subparsers)``. They import
-# their heavy dependencies (torch, simpy) inside the handler, so ``cosim
-# validate`` stays fast.
+# Subcommand modules of this package (the CLI layer, above every library
+# package), each exposing ``add_parser(subparsers)``. They import their heavy
+# dependencies (torch, simpy) inside the handler, so ``cosim validate`` stays fast.
 COMMAND_MODULES = (
-    "cosim.commands",
-    "cosim.wireless.cli",
-    "cosim.engine.cli",
-    "cosim.sim.cli",
-    "cosim.study.cli",
-    "cosim.channels.cli",
+    "cosim.cli.foundation",
+    "cosim.cli.wireless",
+    "cosim.cli.engine",
+    "cosim.cli.run",
+    "cosim.cli.study",
+    "cosim.cli.channels",
 )
 
 

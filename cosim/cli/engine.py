@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cosim.cli.options import add_set_option
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``engine``."""
@@ -20,10 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "payload delivered in full; print per-round metrics and bytes; write the trace.",
     )
     parser.add_argument("scenario", metavar="SCENARIO.yaml", help="scenario file")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override a setting by dotted path (repeatable)",
-    )
+    add_set_option(parser)
     parser.add_argument("--out", metavar="RUN.h5",
                         help="trace path (default: output.trace_path with an -engine suffix)")
     parser.add_argument("--rounds", type=int, metavar="R",
@@ -35,9 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def engine_command(args: argparse.Namespace) -> int:
     """Load the scenario, run it standalone, print the rounds and a final summary."""
-    from cosim.engine.standalone import format_round, write_trace_run
     from cosim.errors import UsageError
     from cosim.scenario import load_scenario
+    from cosim.sim.engine_only import format_round, write_trace_run
     from cosim.trace.writer import check_writable
 
     overrides = list(args.overrides)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from cosim.cli.options import add_set_option
 from cosim.errors import CosimError
 
 
@@ -15,10 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "validate", help="check scenario files", description="Validate scenario YAML files."
     )
     validate.add_argument("files", nargs="+", metavar="FILE", help="scenario YAML files")
-    validate.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override a setting by dotted path, e.g. wireless.bandwidth_hz=10e6",
-    )
+    add_set_option(validate)
     validate.add_argument(
         "--trust-remote-code", action="store_true",
         help="accept models with trust_remote_code: true (see cosim run --trust-remote-code)",

@@ -1,4 +1,4 @@
-"""Standalone engine runs: R rounds with no network model.
+"""Engine-only runs (``cosim engine``): R rounds with no network model.
 
 Every selected client delivers its whole payload and receives the whole
 downlink, so a run measures the method itself (accuracy vs bytes) and the
@@ -10,7 +10,8 @@ Time: there is no simulated time without the network, so the trace's
 started (what the engine's work really took on this machine); ``deadline_s``
 is NaN. Events use the co-simulator's kinds (``compute_done``,
 ``update_skipped``, ``uplink_done``, ``payload_rejected``, ``aggregate``,
-``downlink_done``).
+``downlink_done``); rows go through :class:`cosim.trace.recorder.Recorder`,
+flushed at the end of every round.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cosim.engine.backend import DistillationBackend
-from cosim.engine.config import DataConfig, DistillationConfig, EngineClientSpec
-from cosim.engine.evaluation import MetricRow
+from cosim.trace.recorder import Recorder
 from cosim.trace.writer import TraceWriter
+
+if TYPE_CHECKING:
+    from cosim.engine.backend import DistillationBackend
+    from cosim.engine.config import DataConfig, DistillationConfig, EngineClientSpec
+    from cosim.engine.evaluation import MetricRow
 
 NAN = float("nan")
 
@@ -79,58 +83,21 @@ class StandaloneResult:
         return self.uplink_bytes / tokens if tokens else NAN
 
 
-class _TraceSink:
-    """Column-wise rows for the lead's :class:`cosim.trace.writer.TraceWriter`."""
-
-    def __init__(self, writer: TraceWriter | None, names: list[str]) -> None:
-        self.writer = writer
-        self.index = {n: i for i, n in enumerate(names)}
-
-    def event(self, t: float, client: int, kind: str, rnd: int, n_bytes: int = 0,
-              k: float = NAN, tokens: int = 0, detail: str = "") -> None:
-        if self.writer is not None:
-            self.writer.append("events", {
-                "time_s": [t], "client": [client], "kind": [kind], "round": [rnd],
-                "bytes": [n_bytes], "k": [k], "tokens": [tokens], "snr_db": [NAN],
-                "detail": [detail],
-            })
-
-    def metrics(self, t: float, rnd: int, rows: list[MetricRow]) -> None:
-        if self.writer is not None and rows:
-            self.writer.append("metrics", {
-                "time_s": [t] * len(rows), "round": [rnd] * len(rows),
-                "client": [self.index[m.client] for m in rows],
-                "split": [m.split for m in rows], "loss": [m.loss for m in rows],
-                "perplexity": [m.perplexity for m in rows],
-                "accuracy": [m.accuracy for m in rows],
-            })
-
-    def round(self, summary: RoundSummary, start: float, end: float, n: int) -> None:
-        if self.writer is not None:
-            self.writer.append("rounds", {
-                "round": [summary.round], "start_s": [start], "deadline_s": [NAN],
-                "end_s": [end], "n_selected": [n], "n_delivered": [n - len(summary.excluded)],
-                "n_partial": [0], "n_missed": [len(summary.excluded)],
-                "uplink_bytes": [summary.uplink_bytes],
-                "downlink_bytes": [summary.downlink_bytes],
-            })
-            self.writer.flush()
-
-
 def run_rounds(
     backend: DistillationBackend,
     rounds: int,
     *,
-    writer: TraceWriter | None = None,
+    recorder: Recorder | None = None,
     on_round: Callable[[RoundSummary], None] | None = None,
 ) -> StandaloneResult:
     """Drive ``backend`` for ``rounds`` rounds, everyone delivering everything.
 
-    ``writer``: an open :class:`cosim.trace.writer.TraceWriter` (or None).
+    ``recorder`` receives the rows (None: nothing is recorded).
     ``on_round`` is called with each finished round's summary.
     """
     names = backend.client_names
-    sink = _TraceSink(writer, names)
+    index = {n: i for i, n in enumerate(names)}
+    rec = recorder if recorder is not None else Recorder(None)
     result = StandaloneResult(backend.config.method)
     t0 = time.perf_counter()
 
@@ -144,8 +111,8 @@ def run_rounds(
             report = backend.local_update(name, rnd)
             if report.skipped:
                 skipped.append(name)
-                sink.event(now(), sink.index[name], "update_skipped", rnd, detail=report.reason)
-            sink.event(now(), sink.index[name], "compute_done", rnd,
+                rec.event(now(), index[name], "update_skipped", rnd, detail=report.reason)
+            rec.event(now(), index[name], "compute_done", rnd,
                        detail=f"flops={report.flops:.6g} loss={report.loss:.6g}")
         received: dict[str, bytes] = {}
         ks = []
@@ -154,26 +121,31 @@ def run_rounds(
             received[name] = upload.data
             if upload.n_tokens:
                 ks.append(upload.k_mean)
-            sink.event(now(), sink.index[name], "uplink_done", rnd, upload.n_bytes,
-                       upload.k_mean if upload.n_tokens else NAN, upload.n_tokens)
+            rec.event(now(), index[name], "uplink_done", rnd, n_bytes=upload.n_bytes,
+                      k=upload.k_mean if upload.n_tokens else NAN, tokens=upload.n_tokens)
         downlink, agg = backend.aggregate(received, rnd)
         excluded = dict(agg.excluded)
         for name, reason in excluded.items():
-            sink.event(now(), sink.index.get(name, -1), "payload_rejected", rnd, detail=reason)
-        sink.event(now(), -1, "aggregate", rnd, len(downlink),
-                   detail=f"included={len(agg.included)}")
+            rec.event(now(), index.get(name, -1), "payload_rejected", rnd, detail=reason)
+        rec.event(now(), -1, "aggregate", rnd, n_bytes=len(downlink),
+                  detail=f"included={len(agg.included)}")
         for name in names:
             backend.apply_downlink(name, downlink)
-            sink.event(now(), sink.index[name], "downlink_done", rnd, len(downlink))
+            rec.event(now(), index[name], "downlink_done", rnd, n_bytes=len(downlink))
         metrics = [row for name in names for row in backend.evaluate(name)]
         end = now()
-        sink.metrics(end, rnd, metrics)
+        for row in metrics:
+            rec.metrics(end, rnd, index[row.client], [row])
         summary = RoundSummary(
             rnd, sum(len(b) for b in received.values()), len(downlink),
             backend.public_batch_tokens, float(np.mean(ks)) if ks else NAN,
             skipped, excluded, metrics, end - start,
         )
-        sink.round(summary, start, end, len(names))
+        n_excluded = len(summary.excluded)
+        rec.round(rnd, start_s=start, deadline_s=None, end_s=end, n_selected=len(names),
+                  n_delivered=len(names) - n_excluded, n_partial=0, n_missed=n_excluded,
+                  uplink_bytes=summary.uplink_bytes, downlink_bytes=summary.downlink_bytes)
+        rec.flush()
         result.rounds.append(summary)
         if on_round is not None:
             on_round(summary)
@@ -204,21 +176,23 @@ def run_standalone(
     distillation: DistillationConfig,
     seed: int,
     *,
-    writer: TraceWriter | None = None,
+    recorder: Recorder | None = None,
     on_round: Callable[[RoundSummary], None] | None = None,
 ) -> StandaloneResult:
     """Build the engine and run ``distillation.rounds`` rounds without a network."""
+    from cosim.engine.backend import DistillationBackend
+
     backend = DistillationBackend(clients, data, distillation, seed)
-    if writer is not None:
-        writer.append("clients", {
-            "client": list(range(len(clients))), "name": [c.name for c in clients],
-            "model": [c.model.preset for c in clients], "domain": [c.domain or "" for c in clients],
-            "distance_m": [NAN] * len(clients), "speed_mps": [NAN] * len(clients),
-            "device": [distillation.device] * len(clients),
-            "n_params": [backend.client_model(c.name).n_params() for c in clients],
-            "n_trainable": [backend.client_model(c.name).n_trainable() for c in clients],
-        })
-    return run_rounds(backend, distillation.rounds, writer=writer, on_round=on_round)
+    if recorder is not None:
+        for i, c in enumerate(clients):
+            model = backend.client_model(c.name)
+            recorder.client(
+                i, name=c.name, model=c.model.preset, domain=c.domain or "", distance_m=NAN,
+                speed_mps=NAN, device=distillation.device, n_params=model.n_params(),
+                n_trainable=model.n_trainable(),
+            )
+        recorder.flush()
+    return run_rounds(backend, distillation.rounds, recorder=recorder, on_round=on_round)
 
 
 def write_trace_run(
@@ -240,5 +214,5 @@ def write_trace_run(
         command="engine", scenario_path=scenario_path, overrides=overrides,
     ) as writer:
         return run_standalone(
-            clients, data, distillation, seed, writer=writer, on_round=on_round
+            clients, data, distillation, seed, recorder=Recorder(writer), on_round=on_round
         )

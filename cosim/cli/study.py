@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cosim.cli.options import add_set_option
 from cosim.errors import ScenarioError, TraceFormatError
 
 if TYPE_CHECKING:
@@ -21,10 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "skipped; writes summary.csv and plots into the study's output directory.",
     )
     study.add_argument("study", metavar="STUDY.yaml")
-    study.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override a scenario setting in every run (repeatable), e.g. distillation.rounds=2",
-    )
+    add_set_option(study, "override a scenario setting in every run (repeatable), "
+                   "e.g. distillation.rounds=2")
     study.add_argument("--out", metavar="DIR", help="output directory (default: output_dir)")
     study.add_argument("--dry-run", action="store_true",
                        help="validate every run and list what would run, without running")
