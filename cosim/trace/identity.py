@@ -4,7 +4,8 @@ Two runs of the same scenario, seed and code must write the same trace. This
 module lists every difference between two trace files: groups and datasets
 present in one file only, a dataset's dtype, shape or bytes, and every
 attribute of the file, its groups and its datasets. Floats compare by their
-bytes, so NaN equals NaN and −0.0 differs from 0.0.
+bytes, so NaN equals NaN and −0.0 differs from 0.0. Object references (the
+attributes of HDF5 dimension scales) compare by the path they point to.
 
 Only provenance that legitimately differs between two runs is left out
 (:data:`PROVENANCE_ATTRS`, root attributes): the wall-clock start and end
@@ -33,13 +34,30 @@ PROVENANCE_ATTRS: dict[str, str] = {
 }
 
 
+def _resolve(value: Any, f: h5py.File) -> Any:
+    """``value`` with every object reference replaced by the path it points to.
+
+    References (e.g. the ``DIMENSION_LIST`` / ``REFERENCE_LIST`` attributes of
+    dimension scales) hold file addresses, which differ between two files of
+    the same content; what they point to does not.
+    """
+    if isinstance(value, h5py.Reference):
+        return f[value].name if value else None
+    if isinstance(value, np.void) and value.dtype.names:
+        return tuple(_resolve(value[n], f) for n in value.dtype.names)
+    if isinstance(value, np.ndarray) and (value.dtype.kind == "O" or value.dtype.names):
+        return [_resolve(v, f) for v in value.ravel()]
+    return value
+
+
 def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(
+            _same_value(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         a, b = np.asarray(a), np.asarray(b)
         if a.dtype != b.dtype or a.shape != b.shape:
             return False
-        if a.dtype.kind == "O":
-            return all(x == y for x, y in zip(a.ravel().tolist(), b.ravel().tolist(), strict=True))
         return a.tobytes() == b.tobytes()
     if isinstance(a, (float, np.floating)) and isinstance(b, (float, np.floating)):
         return np.float64(a).tobytes() == np.float64(b).tobytes()
@@ -47,13 +65,15 @@ def _same_value(a: Any, b: Any) -> bool:
 
 
 def _attr_differences(where: str, a: h5py.AttributeManager, b: h5py.AttributeManager,
-                      skip: frozenset[str]) -> list[str]:
+                      skip: frozenset[str], files: tuple[h5py.File, h5py.File]) -> list[str]:
     out = []
     for name in sorted((set(a) | set(b)) - skip):
         if name not in a or name not in b:
             out.append(f"{where}@{name}: only in {'first' if name in a else 'second'} trace")
-        elif not _same_value(a[name], b[name]):
-            out.append(f"{where}@{name}: {a[name]!r:.120} != {b[name]!r:.120}")
+            continue
+        va, vb = _resolve(a[name], files[0]), _resolve(b[name], files[1])
+        if not _same_value(va, vb):
+            out.append(f"{where}@{name}: {va!r:.120} != {vb!r:.120}")
     return out
 
 
@@ -102,7 +122,7 @@ def trace_differences(path_a: str | os.PathLike[str], path_b: str | os.PathLike[
     """
     out: list[str] = []
     with h5py.File(path_a, "r") as fa, h5py.File(path_b, "r") as fb:
-        out += _attr_differences("/", fa.attrs, fb.attrs, ignore_attrs)
+        out += _attr_differences("/", fa.attrs, fb.attrs, ignore_attrs, (fa, fb))
         names_a, names_b = _members(fa), _members(fb)
         for name in sorted(set(names_a) | set(names_b)):
             if name not in names_a or name not in names_b:
@@ -112,7 +132,7 @@ def trace_differences(path_a: str | os.PathLike[str], path_b: str | os.PathLike[
             if type(oa) is not type(ob):
                 out.append(f"/{name}: {type(oa).__name__} != {type(ob).__name__}")
                 continue
-            out += _attr_differences(f"/{name}", oa.attrs, ob.attrs, frozenset())
+            out += _attr_differences(f"/{name}", oa.attrs, ob.attrs, frozenset(), (fa, fb))
             if isinstance(oa, h5py.Dataset):
                 out += _dataset_differences(f"/{name}", oa, ob)
     return out

@@ -58,3 +58,12 @@ def test_a_missing_dataset_and_a_dataset_attribute_are_reported(tmp_path: Path) 
         "/events/k@units: '1' != 'bit'",
         "/rounds/n_missed: only in first trace",
     ]
+
+
+def test_dimension_scale_references_compare_by_what_they_point_to(tmp_path: Path) -> None:
+    from cosim.trace.identity import _resolve
+
+    a = _trace(tmp_path / "a.h5")
+    with h5py.File(a) as f:
+        targets = _resolve(f["events/k"].attrs["DIMENSION_LIST"], f)
+    assert targets and all(t.startswith("/events/") for ref in targets for t in ref)
