@@ -47,16 +47,16 @@ def test_one_changed_value_or_attribute_is_reported(tmp_path: Path) -> None:
     assert [d.split(":")[0] for d in trace_differences(a, c)] == ["/@scenario_yaml"]
 
 
-def test_a_missing_dataset_and_a_dataset_attribute_are_reported(tmp_path: Path) -> None:
+def test_an_extra_dataset_and_a_dataset_attribute_are_reported(tmp_path: Path) -> None:
     a = _trace(tmp_path / "a.h5")
     b = tmp_path / "b.h5"
     shutil.copy(a, b)
     with h5py.File(b, "r+") as f:
-        del f["rounds/n_missed"]
+        f["rounds/extra"] = np.arange(3)
         f["events/k"].attrs["units"] = "bit"
     assert trace_differences(a, b) == [
         "/events/k@units: '1' != 'bit'",
-        "/rounds/n_missed: only in first trace",
+        "/rounds/extra: only in second trace",
     ]
 
 
