@@ -80,7 +80,10 @@ class RoundProtocol:
     ) -> None:
         self.env = env
         self.scenario = scenario
+        # Clients are int indices here and in the wireless model; the engine knows them by
+        # name, so names cross the backend seam and come back through this one mapping.
         self.names = names
+        self.index_of = {name: c for c, name in enumerate(names)}
         self.net = network
         self.backend = backend
         self.compute = compute
@@ -140,7 +143,7 @@ class RoundProtocol:
 
         self.downlink, report = self.backend.aggregate(state.received, r)
         for name, reason in sorted(report.excluded.items()):
-            self.rec.event(env.now, self.names.index(name), "payload_rejected", r, detail=reason)
+            self.rec.event(env.now, self.index_of[name], "payload_rejected", r, detail=reason)
         self.rec.event(env.now, -1, "aggregate", r,
                        n_bytes=sum(len(b) for b in state.received.values()),
                        detail=f"included={len(report.included)}")
