@@ -26,7 +26,8 @@ from pathlib import Path
 import pandas as pd
 
 from cosim.scenario import LoadedScenario, parse_scenario
-from cosim.sim.runner import build_backend, run_scenario
+from cosim.sim.build import build_backend
+from cosim.sim.runner import run_scenario
 from cosim.trace.reader import read_trace
 from cosim.trace.schema import TABLES
 
