@@ -21,13 +21,10 @@ import numpy as np
 from cosim.channels.formats import write_trace
 from cosim.channels.mahimahi import trace_to_timestamps
 from cosim.channels.series import ChannelTrace
-from cosim.wireless.config import (
-    FadingConfig,
-    MacConfig,
-    UMaPathLoss,
-    UMiPathLoss,
-    WirelessConfig,
-)
+from cosim.wireless.config import MacConfig, WirelessConfig
+from cosim.wireless.fading.config import FadingConfig
+from cosim.wireless.pathloss.uma import UMaPathLoss
+from cosim.wireless.pathloss.umi import UMiPathLoss
 from cosim.wireless.simulated import simulated_pair
 
 HERE = Path(__file__).resolve().parent

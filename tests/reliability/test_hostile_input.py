@@ -69,10 +69,19 @@ def _kw(call: ast.Call, name: str) -> ast.expr | None:
     return next((k.value for k in call.keywords if k.arg == name), None)
 
 
+# Unpickling is allowed only on the pipe between a run and the engine workers
+# it spawned itself (the bytes never come from a file or the network).
+PRIVATE_PIPE_UNPICKLERS = {"cosim/engine/parallel_executors.py", "cosim/engine/parallel_worker.py"}
+
+
 def test_source_uses_only_safe_loaders() -> None:
     problems = []
     for path, call in _calls():
         name, where = _name(call.func), f"{path.relative_to(PACKAGE.parent)}:{call.lineno}"
+        relative = path.relative_to(PACKAGE.parent).as_posix()
+        if name == "pickle.loads" and relative in PRIVATE_PIPE_UNPICKLERS \
+                and "recv_bytes" in ast.unparse(call):
+            continue
         if name in ("yaml.load", "yaml.load_all", "yaml.unsafe_load", "yaml.full_load",
                     "yaml.unsafe_load_all", "yaml.full_load_all", "pickle.load", "pickle.loads",
                     "dill.load", "joblib.load", "marshal.loads"):

@@ -8,7 +8,6 @@ one ``cosim: error:`` line with exit 2 (bad input) or 1 (runtime failure).
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import subprocess
@@ -23,7 +22,7 @@ from cosim.cli import main
 from cosim.errors import OutputError, TraceFormatError
 from cosim.scenario import load_scenario
 from cosim.sim.checkpoint import FORMAT_VERSION, load_checkpoint
-from cosim.sim.runner import loaded_from_trace, run_scenario
+from cosim.sim.runner import checkpoint_config_json, loaded_from_trace, run_scenario
 from cosim.trace.lock import OutputLock
 from cosim.trace.reader import read_trace
 from cosim.trace.writer import TraceWriter, check_writable
@@ -280,7 +279,7 @@ def test_resume_from_another_directory_resolves_paths_as_the_original(
     assert again.config.channel is not None
     assert again.config.channel.trace == str((project / "scen" / "t.csv").resolve())
     # …so the checkpoint (which stores the resolved config) is accepted.
-    load_checkpoint(project / "run.h5.ckpt", json.dumps(again.resolved_plain(), sort_keys=True))
+    load_checkpoint(project / "run.h5.ckpt", checkpoint_config_json(again))
 
 
 # ------------------------------------------------------------------ 12: pipes, full disks
