@@ -56,6 +56,8 @@ def resolve_path(field: str, path: str, base_dir: Path, root: Path, *,
         ScenarioError: the resolved path leaves ``root`` and ``allow_escape``
             is false.
     """
+    if "\x00" in path:  # the OS cannot name such a file; pathlib would raise ValueError
+        raise ScenarioError(f"{field}: path {path!r} contains a NUL byte; use a plain file path")
     candidate = Path(os.path.expanduser(path))
     if not candidate.is_absolute():
         candidate = base_dir / candidate

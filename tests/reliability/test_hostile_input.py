@@ -203,3 +203,12 @@ def test_forged_header_cannot_make_the_decoder_allocate(name: str) -> None:
     assert peak < 64 * len(payload) + 256 * 1024, (name, peak, len(payload))
     if isinstance(result, codec.Decoded):
         assert result.n_tokens < 10 and not result.complete
+
+
+def test_nul_byte_in_a_path_is_one_scenario_error(tmp_path: Path) -> None:
+    # hypothesis found it: pathlib raised ValueError("embedded null byte")
+    from cosim.errors import ScenarioError
+    from cosim.scenario_paths import resolve_path
+
+    with pytest.raises(ScenarioError, match=r"data.user_files\[0\]: .*NUL byte"):
+        resolve_path("data.user_files[0]", "a\x00b", tmp_path, tmp_path, allow_escape=True)
