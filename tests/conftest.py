@@ -123,3 +123,30 @@ def cosim_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("PYTHONHASHSEED", "0")
     return env
+
+
+@pytest.fixture(scope="session")
+def _scripted_run_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real ``cosim run`` trace per test process (scripted backend, real wireless)."""
+    from cosim.scenario import load_scenario
+    from cosim.sim.runner import run_scenario
+    from tests.sim.conftest import DETERMINISTIC, ScriptedBackend
+
+    folder = tmp_path_factory.mktemp("scripted_run")
+    scenario = folder / "det.yaml"
+    scenario.write_text(DETERMINISTIC)
+    out = folder / "run.h5"
+    run_scenario(load_scenario(scenario), out, progress=False, plots=False,
+                 backend=ScriptedBackend())
+    return out
+
+
+@pytest.fixture
+def run_trace(_scripted_run_master: Path, tmp_path: Path) -> Path:
+    """A private copy of a real run trace (the DETERMINISTIC scenario, scripted learning).
+
+    Built once per process and copied, so a test may modify or write beside its copy.
+    """
+    copy = tmp_path / "run.h5"
+    shutil.copyfile(_scripted_run_master, copy)
+    return copy

@@ -54,16 +54,16 @@ are averaged with the same w̃_ij over the clients that delivered the token.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 
 from cosim.engine.aggregation_weights import Weighting, client_weights
 from cosim.engine.codec_sparse import SparseLogits, segment_sum
+from cosim.engine.config import ResolvedAggregation as AggregationPolicy
+from cosim.engine.config import ZeroPadLogits
 
-AggregationPolicy = Literal["zero_pad", "masked_mean", "residual", "zero_pad_logits"]
-POLICIES: tuple[str, ...] = ("zero_pad", "masked_mean", "residual", "zero_pad_logits")
-ZeroPadLogits = Literal["log_prob", "centered"]
+POLICIES: tuple[str, ...] = get_args(AggregationPolicy)
 
 _LOG_TINY = float(np.log(1e-30))
 # top-k_down uses a padded matrix unless it would exceed 4·nnz + this many cells

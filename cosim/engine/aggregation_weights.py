@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 
 from cosim.engine.codec_sparse import DenseLogits, SparseLogits
+from cosim.engine.config import ClientWeighting as Weighting
 
-Weighting = Literal["likelihood", "uniform", "data_size", "confidence", "reliability"]
-WEIGHTINGS: tuple[str, ...] = ("likelihood", "uniform", "data_size", "confidence", "reliability")
+WEIGHTINGS: tuple[str, ...] = get_args(Weighting)
 
 # log-probability floor [nats] for a true token a client gave (numerically) zero mass
 _LOG_FLOOR = math.log(1e-30)

@@ -35,15 +35,13 @@ import math
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from cosim.engine import codec_rice
 from cosim.engine.codec_sparse import DenseLogits, SparseLogits, segment_sum
+from cosim.engine.config import ValueFormat
 from cosim.errors import PayloadError
-
-ValueFormat = Literal["fp16", "q8"]
 
 MAGIC = b"CSKD"
 VERSION = 1

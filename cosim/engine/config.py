@@ -41,6 +41,10 @@ KPolicyName = Literal["fixed", "channel_adaptive", "entropy_adaptive"]
 ResolvedAggregation = Literal["zero_pad", "masked_mean", "residual", "zero_pad_logits"]
 AggregationName = Literal["auto", ResolvedAggregation]
 ClientWeighting = Literal["likelihood", "uniform", "data_size", "reliability", "confidence"]
+#: Wire format of the uploaded values (cosim/engine/codec.py).
+ValueFormat = Literal["fp16", "q8"]
+#: How ``zero_pad_logits`` pads (cosim/engine/aggregation.py).
+ZeroPadLogits = Literal["log_prob", "centered"]
 
 DOMAIN_SOURCES = ("shakespeare", "kjv", "fortunes", "user")
 
@@ -191,7 +195,7 @@ class DistillationConfig:
     k_min: int = 4
     k_max: int = 64
     safety_factor: float = 0.9
-    value_format: Literal["fp16", "q8"] = "fp16"
+    value_format: ValueFormat = "fp16"
     aggregation: AggregationName = "auto"
     # likelihood (default): w_i ∝ exp(ℓ_i / T_w), ℓ_i the upload's mean log-prob of the
     # true public next tokens, 0 when no better than uniform; reliability: the fraction
@@ -204,7 +208,7 @@ class DistillationConfig:
     # of zero-padding log-probabilities: log_prob pads log p with 0, so padded entries
     # outrank every reported one and invert the teacher; centered subtracts each
     # client's estimated vocabulary-mean log-prob first. See cosim/engine/aggregation.py.
-    zero_pad_logits: Literal["log_prob", "centered"] = "log_prob"
+    zero_pad_logits: ZeroPadLogits = "log_prob"
     # ρ of the channel_adaptive k policy: each token stops at the smallest k whose top-k
     # mass reaches ρ (1: fill the budget).
     coverage: float = 0.9

@@ -40,14 +40,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from cosim.engine.codec import HEADER_BYTES, VALUE_BYTES, ValueFormat, record_sizes_of
 from cosim.engine.codec_sparse import TopKCandidates
-
-KPolicyName = Literal["fixed", "channel_adaptive", "entropy_adaptive"]
+from cosim.engine.config import KPolicyName
 
 _BISECTION_STEPS = 30
 

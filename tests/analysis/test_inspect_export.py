@@ -10,19 +10,6 @@ import pandas as pd
 import pytest
 
 from cosim.cli import main
-from cosim.scenario import load_scenario
-from cosim.sim.runner import run_scenario
-from tests.sim.conftest import DETERMINISTIC, ScriptedBackend
-
-
-@pytest.fixture
-def run_trace(tmp_path: Path) -> Path:
-    scenario = tmp_path / "det.yaml"
-    scenario.write_text(DETERMINISTIC)
-    out = tmp_path / "run.h5"
-    run_scenario(load_scenario(scenario), out, progress=False, plots=False,
-                 backend=ScriptedBackend())
-    return out
 
 
 def test_inspect_json_is_pure_json_with_summary_and_rounds(

@@ -6,24 +6,12 @@ import platform
 import socket
 from pathlib import Path
 
-from cosim.scenario import load_scenario
-from cosim.sim.runner import run_scenario
 from cosim.trace.reader import read_trace
 from cosim.trace.schema import TABLES
-from tests.sim.conftest import DETERMINISTIC, ScriptedBackend
 
 
-def _trace(tmp_path: Path) -> Path:
-    scenario = tmp_path / "det.yaml"
-    scenario.write_text(DETERMINISTIC)
-    out = tmp_path / "run.h5"
-    run_scenario(load_scenario(scenario), out, progress=False, plots=False,
-                 backend=ScriptedBackend())
-    return out
-
-
-def test_units_descriptions_str_columns_and_versions(tmp_path: Path) -> None:
-    trace = read_trace(_trace(tmp_path))
+def test_units_descriptions_str_columns_and_versions(run_trace: Path) -> None:
+    trace = read_trace(run_trace)
     events = trace["events"]
     assert events.attrs["units"]["time_s"] == "s"
     assert events.attrs["units"]["bytes"] == "B"

@@ -16,23 +16,9 @@ import pytest
 import xarray as xr  # the dev extra installs xarray and h5netcdf
 
 from cosim.cli import main
-from cosim.scenario import load_scenario
-from cosim.sim.runner import run_scenario
 from cosim.trace.reader import dataset_units, read_trace
 from cosim.trace.schema import ROW_DIMENSION, SCHEMA_VERSION, TABLE_DIMENSION, TABLES
 from cosim.trace.writer import TraceWriter
-from tests.sim.conftest import DETERMINISTIC, ScriptedBackend
-
-
-@pytest.fixture
-def run_trace(tmp_path: Path) -> Path:
-    """A real `cosim run` trace (scripted learning backend, real wireless model)."""
-    scenario = tmp_path / "det.yaml"
-    scenario.write_text(DETERMINISTIC)
-    out = tmp_path / "run.h5"
-    run_scenario(load_scenario(scenario), out, progress=False, plots=False,
-                 backend=ScriptedBackend())
-    return out
 
 
 def test_schema_names_do_not_collide_with_columns() -> None:

@@ -283,18 +283,9 @@ def test_resume_from_another_directory_resolves_paths_as_the_original(
 
 
 # ------------------------------------------------------------------ 12: pipes, full disks
-def _reference_trace(tmp_path: Path) -> Path:
-    scenario = tmp_path / "det.yaml"
-    scenario.write_text(DETERMINISTIC)
-    out = tmp_path / "run.h5"
-    run_scenario(load_scenario(scenario), out, progress=False, plots=False,
-                 backend=ScriptedBackend())
-    return out
-
-
-def test_inspect_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
+def test_inspect_into_a_closed_pipe_exits_quietly(run_trace: Path) -> None:
     """``cosim inspect RUN.h5 | head``: the reader leaves early; no traceback, exit 141."""
-    trace = _reference_trace(tmp_path)
+    trace = run_trace
     proc = subprocess.Popen([*cosim_command(), "inspect", str(trace)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stderr is not None
@@ -306,8 +297,10 @@ def test_inspect_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("argv", [["inspect", "{trace}"], ["validate", "{scenario}",
                                                             "--print", "yaml"]])
-def test_output_to_a_full_device_is_one_line(argv: list[str], tmp_path: Path) -> None:
-    trace = _reference_trace(tmp_path)
+def test_output_to_a_full_device_is_one_line(argv: list[str], run_trace: Path,
+                                            tmp_path: Path) -> None:
+    trace = run_trace
+    (tmp_path / "det.yaml").write_text(DETERMINISTIC)
     args = [a.format(trace=trace, scenario=tmp_path / "det.yaml") for a in argv]
     with open("/dev/full", "w") as full:
         proc = subprocess.run([*cosim_command(), *args], stdout=full, stderr=subprocess.PIPE,
