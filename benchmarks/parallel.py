@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from many_clients import many_clients_yaml
 
 from cosim.scenario import LoadedScenario, parse_scenario
 from cosim.sim.build import build_backend
@@ -32,35 +33,6 @@ from cosim.trace.reader import read_trace
 from cosim.trace.schema import TABLES
 
 GOAL = 1.6
-
-SCENARIO = """\
-name: parallel
-seed: 11
-clients:
-  - {{name: c, count: {clients}, model: {{preset: {preset}, lora_rank: 4}}, device: phone}}
-wireless:
-  bandwidth_hz: 20e6
-  path_loss: {{model: umi, los: auto}}
-  fading: {{distribution: rayleigh, correlation: block}}
-  mac: {{num_rbs: 100, rb_bandwidth_hz: 180e3, scheduler: proportional_fair}}
-data:
-  domains: [kjv/law, kjv/gospels, kjv/history, shakespeare/comedies]
-  partition: dirichlet
-  seq_len: 32
-  public_tokens: 1024
-  shard_tokens: 512
-  eval_tokens: 128
-distillation:
-  method: adaptive
-  rounds: 1
-  public_tokens_per_round: 128
-  local_steps: {steps}
-  batch_size: 8
-  k_min: 1
-  k_max: 32
-server: {{round_deadline_s: 30.0}}
-output: {{plots: false}}
-"""
 
 
 def timed_run(loaded: LoadedScenario, out: Path) -> tuple[float, float]:
@@ -98,7 +70,10 @@ def main() -> int:
                         help="also time the serial engine at torch's default thread count "
                         "(informational: its trace may differ in the last bits)")
     args = parser.parse_args()
-    text = SCENARIO.format(clients=args.clients, preset=args.preset, steps=args.steps)
+    text = many_clients_yaml(
+        name="parallel", clients=args.clients, preset=args.preset, rounds=1,
+        local_steps=args.steps, shard_tokens=512, eval_tokens=128,
+        public_tokens_per_round=128, batch_size=8, round_deadline_s=30.0)
     runs = {
         "serial": ["engine.parallel.executor=serial"],
         f"processes x{args.workers}": ["engine.parallel.executor=processes",

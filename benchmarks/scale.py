@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import psutil
 import torch
+from many_clients import many_clients_yaml
 
 from cosim.scenario import load_scenario
 from cosim.sim.build import build_backend
@@ -54,34 +55,14 @@ from cosim.trace.reader import read_trace
 GIB = 1024**3
 TARGET_BYTES = 8 * GIB
 
-SCENARIO = """\
-name: scale
-seed: 11
-clients:
-  - {{name: c, count: {clients}, model: {{preset: {preset}, lora_rank: 4}}, device: phone}}
-wireless:
-  bandwidth_hz: 20e6
-  path_loss: {{model: umi, los: auto}}
-  fading: {{distribution: rayleigh, correlation: block}}
-  mac: {{num_rbs: 100, rb_bandwidth_hz: 180e3, scheduler: proportional_fair}}
-data:
-  domains: [kjv/law, kjv/gospels, kjv/history, shakespeare/comedies]
-  partition: dirichlet
-  seq_len: 32
-  public_tokens: 1024
-  shard_tokens: 256
-  eval_tokens: 64
-distillation:
-  method: adaptive
-  rounds: {rounds}
-  public_tokens_per_round: 64
-  local_steps: 1
-  batch_size: 4
-  k_min: 1
-  k_max: 32
-server: {{round_deadline_s: 5.0, evaluate_every_rounds: 1000}}  # evaluate the last round
-output: {{plots: false}}
-"""
+
+
+def scale_yaml(args: argparse.Namespace, clients: int) -> str:
+    """The scale scenario: one local step, 64 tokens, the last round evaluated."""
+    return many_clients_yaml(
+        name="scale", clients=clients, preset=args.preset, rounds=args.rounds, local_steps=1,
+        shard_tokens=256, eval_tokens=64, public_tokens_per_round=64, batch_size=4,
+        round_deadline_s=5.0, evaluate_every_rounds=1000)
 
 
 class RssSampler(threading.Thread):
@@ -121,8 +102,7 @@ def run_mode(args: argparse.Namespace, clients: int) -> float:
     sampler.start()
     with tempfile.TemporaryDirectory() as tmp:
         scenario = Path(tmp) / "scale.yaml"
-        scenario.write_text(SCENARIO.format(clients=clients, rounds=args.rounds,
-                                            preset=args.preset))
+        scenario.write_text(scale_yaml(args, clients))
         loaded = load_scenario(scenario)
         sampler.enter("engine build")
         start = time.perf_counter()
@@ -179,8 +159,7 @@ def build_engine(args: argparse.Namespace, clients: int) -> Any:
     """The real engine of the scale scenario with ``clients`` clients (no wireless)."""
     with tempfile.TemporaryDirectory() as tmp:
         scenario = Path(tmp) / "scale.yaml"
-        scenario.write_text(SCENARIO.format(clients=clients, rounds=args.rounds,
-                                            preset=args.preset))
+        scenario.write_text(scale_yaml(args, clients))
         loaded = load_scenario(scenario)
     start = time.perf_counter()
     backend = build_backend(loaded.config)
