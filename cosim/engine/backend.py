@@ -228,9 +228,9 @@ class DistillationBackend(Backend):
         in the report. With nothing usable the downlink says so (kind 0) and
         clients keep their previous knowledge; ``local_only`` sends nothing.
         """
-        rnd = int(round_index)
+        round_index = int(round_index)
         if not self.strategy.uploads:
-            return b"", AggregationReport(rnd, [], {}, {}, 0)
+            return b"", AggregationReport(round_index, [], {}, {}, 0)
         excluded: dict[str, str] = {}
         decoded: dict[str, Decoded] = {}
         for name, payload in received.items():
@@ -250,19 +250,20 @@ class DistillationBackend(Backend):
         weights: dict[str, float] = {}
         kind, body = KIND_NONE, b""
         if decoded:
-            kind, body, weights = self.strategy.merge(decoded, self._merge_inputs(rnd, decoded))
+            inputs = self._merge_inputs(round_index, decoded)
+            kind, body, weights = self.strategy.merge(decoded, inputs)
         for name, w in weights.items():
             if w <= 0:
                 excluded[name] = "no better than uniform on the public text (weight 0)"
         included = sorted(n for n in decoded if n not in excluded)
-        downlink = pack_downlink(rnd, kind, body)
-        return downlink, AggregationReport(rnd, included, excluded, tokens, len(downlink),
+        downlink = pack_downlink(round_index, kind, body)
+        return downlink, AggregationReport(round_index, included, excluded, tokens, len(downlink),
                                            weights)
 
-    def _merge_inputs(self, rnd: int, decoded: dict[str, Decoded]) -> MergeInputs:
+    def _merge_inputs(self, round_index: int, decoded: dict[str, Decoded]) -> MergeInputs:
         return MergeInputs(
-            round=rnd,
-            targets=self.public_targets(rnd),
+            round=round_index,
+            targets=self.public_targets(round_index),
             data_sizes={n: float(self.data_size(n)) for n in decoded},
             reliability={
                 n: (d.n_tokens / d.n_tokens_declared if d.n_tokens_declared else 1.0)
@@ -279,10 +280,10 @@ class DistillationBackend(Backend):
         state = self._state(client)
         if not payload:
             return
-        rnd, kind, body = unpack_downlink(payload)
+        round_index, kind, body = unpack_downlink(payload)
         if kind == KIND_NONE:
             return
-        self.strategy.apply(state, kind, body, rnd, self.device)
+        self.strategy.apply(state, kind, body, round_index, self.device)
 
     def evaluate(self, client: str) -> list[MetricRow]:
         """Loss, perplexity and top-1 accuracy on the own-domain and union test splits."""

@@ -104,15 +104,15 @@ def run_rounds(
     def now() -> float:
         return time.perf_counter() - t0
 
-    for rnd in range(rounds):
+    for round_index in range(rounds):
         start = now()
         skipped = []
         for name in names:
-            report = backend.local_update(name, rnd)
+            report = backend.local_update(name, round_index)
             if report.skipped:
                 skipped.append(name)
-                rec.event(now(), index[name], "update_skipped", rnd, detail=report.reason)
-            rec.event(now(), index[name], "compute_done", rnd,
+                rec.event(now(), index[name], "update_skipped", round_index, detail=report.reason)
+            rec.event(now(), index[name], "compute_done", round_index,
                        detail=f"flops={report.flops:.6g} loss={report.loss:.6g}")
         received: dict[str, bytes] = {}
         ks = []
@@ -121,28 +121,28 @@ def run_rounds(
             received[name] = upload.data
             if upload.n_tokens:
                 ks.append(upload.k_mean)
-            rec.event(now(), index[name], "uplink_done", rnd, n_bytes=upload.n_bytes,
+            rec.event(now(), index[name], "uplink_done", round_index, n_bytes=upload.n_bytes,
                       k=upload.k_mean if upload.n_tokens else NAN, tokens=upload.n_tokens)
-        downlink, agg = backend.aggregate(received, rnd)
+        downlink, agg = backend.aggregate(received, round_index)
         excluded = dict(agg.excluded)
         for name, reason in excluded.items():
-            rec.event(now(), index.get(name, -1), "payload_rejected", rnd, detail=reason)
-        rec.event(now(), -1, "aggregate", rnd, n_bytes=len(downlink),
+            rec.event(now(), index.get(name, -1), "payload_rejected", round_index, detail=reason)
+        rec.event(now(), -1, "aggregate", round_index, n_bytes=len(downlink),
                   detail=f"included={len(agg.included)}")
         for name in names:
             backend.apply_downlink(name, downlink)
-            rec.event(now(), index[name], "downlink_done", rnd, n_bytes=len(downlink))
+            rec.event(now(), index[name], "downlink_done", round_index, n_bytes=len(downlink))
         metrics = [row for name in names for row in backend.evaluate(name)]
         end = now()
         for row in metrics:
-            rec.metrics(end, rnd, index[row.client], [row])
+            rec.metrics(end, round_index, index[row.client], [row])
         summary = RoundSummary(
-            rnd, sum(len(b) for b in received.values()), len(downlink),
+            round_index, sum(len(b) for b in received.values()), len(downlink),
             backend.public_batch_tokens, float(np.mean(ks)) if ks else NAN,
             skipped, excluded, metrics, end - start,
         )
         n_excluded = len(summary.excluded)
-        rec.round(rnd, start_s=start, deadline_s=None, end_s=end, n_selected=len(names),
+        rec.round(round_index, start_s=start, deadline_s=None, end_s=end, n_selected=len(names),
                   n_delivered=len(names) - n_excluded, n_partial=0, n_missed=n_excluded,
                   uplink_bytes=summary.uplink_bytes, downlink_bytes=summary.downlink_bytes)
         rec.flush()

@@ -171,7 +171,7 @@ class RoundProtocol:
         for c in state.selected:
             self.rec.event(env.now, c, "downlink_start", state.index, n_bytes=len(payload))
         results: list[TransferResult] = yield self.net.downlink(
-            state.selected, len(payload), state.deadline_s, round=state.index
+            state.selected, len(payload), state.deadline_s, round_index=state.index
         )
         for result in results:
             self.rec.transfer(result)
@@ -243,7 +243,7 @@ class RoundProtocol:
         self.rec.event(env.now, c, "uplink_start", r, n_bytes=len(upload.data))
         state.uplinking.append(env.active_process)
         result: TransferResult = yield self.net.uplink(
-            c, len(upload.data), state.deadline_s, round=r
+            c, len(upload.data), state.deadline_s, round_index=r
         )
         self.rec.transfer(result)
         delivered = result.delivered_bytes

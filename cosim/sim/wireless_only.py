@@ -88,7 +88,7 @@ def run_wireless(
             snr = float(net.current_snr_db()[c])
             recorder.event(env.now, c, "uplink_start", r, n_bytes=size or 0, snr_db=snr,
                            detail="full buffer" if size is None else "")
-            result = yield net.uplink(c, size, deadline_s=deadline, round=r)
+            result = yield net.uplink(c, size, deadline_s=deadline, round_index=r)
             write(result)  # type: ignore[arg-type]
             r = max(r + 1, math.ceil(env.now / tr.period_s - 1e-9))
 

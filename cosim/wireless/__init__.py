@@ -24,7 +24,7 @@ Modules (one idea each):
 
       net = WirelessNetwork(env, config, distances_m, speeds_mps, rng)
       result = yield net.uplink(client, payload_bytes, deadline_s=env.now + 1.0,
-                                round=round_index)
+                                round_index=round_index)
       results = yield net.downlink(clients, payload_bytes, deadline_s)   # broadcast/unicast
       net.current_snr_db(); net.predicted_rate_bps(c); net.throughput_estimate_bps(c)
       net.channel_rows()   # recorded SNR samples for the trace's ``channel`` table

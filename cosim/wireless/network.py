@@ -145,7 +145,7 @@ class WirelessNetwork:
         client: int,
         payload_bytes: int | None,
         deadline_s: float | None = None,
-        round: int = -1,
+        round_index: int = -1,
     ) -> simpy.Event:
         """Send ``payload_bytes`` from ``client`` to the base station.
 
@@ -154,22 +154,23 @@ class WirelessNetwork:
         """
         self._check_client(client)
         if self._link_queue is not None:
-            return self._submit_exact(client, payload_bytes, deadline_s, round)
-        return self._submit(self._up, client, (client,), payload_bytes, deadline_s, round)
+            return self._submit_exact(client, payload_bytes, deadline_s, round_index)
+        return self._submit(self._up, client, (client,), payload_bytes, deadline_s, round_index)
 
     def downlink_unicast(
-        self, client: int, payload_bytes: int, deadline_s: float | None = None, round: int = -1
+        self, client: int, payload_bytes: int, deadline_s: float | None = None,
+        round_index: int = -1,
     ) -> simpy.Event:
         """Send ``payload_bytes`` from the base station to one client."""
         self._check_client(client)
-        return self._submit(self._down, client, (client,), payload_bytes, deadline_s, round)
+        return self._submit(self._down, client, (client,), payload_bytes, deadline_s, round_index)
 
     def downlink_broadcast(
         self,
         clients: Sequence[int],
         payload_bytes: int,
         deadline_s: float | None = None,
-        round: int = -1,
+        round_index: int = -1,
     ) -> simpy.Event:
         """Send one copy to every client in ``clients`` at the rate of the worst of them.
 
@@ -185,7 +186,8 @@ class WirelessNetwork:
             members[c] = True
         link = self._down.engine.bc_link
         return self._submit(
-            self._down, link, tuple(int(c) for c in clients), payload_bytes, deadline_s, round,
+            self._down, link, tuple(int(c) for c in clients), payload_bytes, deadline_s,
+            round_index,
             members=members,
         )  # fmt: skip
 
@@ -194,13 +196,14 @@ class WirelessNetwork:
         clients: Sequence[int],
         payload_bytes: int,
         deadline_s: float | None = None,
-        round: int = -1,
+        round_index: int = -1,
     ) -> simpy.Event:
         """Downlink in the configured mode; the value is a list of :class:`TransferResult`."""
         if self.config.downlink == "broadcast":
-            evs = [self.downlink_broadcast(clients, payload_bytes, deadline_s, round)]
+            evs = [self.downlink_broadcast(clients, payload_bytes, deadline_s, round_index)]
         else:
-            evs = [self.downlink_unicast(c, payload_bytes, deadline_s, round) for c in clients]
+            evs = [self.downlink_unicast(c, payload_bytes, deadline_s, round_index)
+                   for c in clients]
         return self.env.process(self._as_list(evs))
 
     def current_snr_db(self, direction: str = "uplink") -> np.ndarray:
@@ -328,7 +331,7 @@ class WirelessNetwork:
         clients: tuple[int, ...],
         payload_bytes: int | None,
         deadline_s: float | None,
-        round: int,
+        round_index: int,
         members: np.ndarray | None = None,
     ) -> simpy.Event:
         if payload_bytes is not None and payload_bytes < 1:
@@ -341,7 +344,7 @@ class WirelessNetwork:
         tid = eng.add_transfer(link, size, members)
         ev = self.env.event()
         drv.pending[tid] = _Pending(
-            tid, ev, drv.direction, clients, round, payload_bytes, self.env.now, deadline_s,
+            tid, ev, drv.direction, clients, round_index, payload_bytes, self.env.now, deadline_s,
             self._numbers,
         )  # fmt: skip
         self._numbers += 1
@@ -350,7 +353,7 @@ class WirelessNetwork:
         return ev
 
     def _submit_exact(
-        self, client: int, payload_bytes: int | None, deadline_s: float | None, round: int
+        self, client: int, payload_bytes: int | None, deadline_s: float | None, round_index: int
     ) -> simpy.Event:
         """An uplink transfer through the source's link queue (e.g. exact Mahimahi replay).
 
@@ -367,8 +370,8 @@ class WirelessNetwork:
             client, self.env.now, payload_bytes, deadline_s, pk.mtu_bytes, pk.header_bytes
         )
         ev = self.env.event()
-        p = _Pending(-1, ev, "uplink", (client,), round, payload_bytes, self.env.now, deadline_s,
-                     self._numbers)  # fmt: skip
+        p = _Pending(-1, ev, "uplink", (client,), round_index, payload_bytes, self.env.now,
+                     deadline_s, self._numbers)  # fmt: skip
         self._numbers += 1
         self._exact[p.number] = (ev, p, sent)
 

@@ -62,7 +62,7 @@ def simulated_run(cfg: WirelessConfig, seed: int = 11, uplink_source=None):
         yield env.timeout(start)
         net.current_snr_db()
         out[i] = yield net.uplink(client, size, deadline_s=None if deadline is None else start
-                                  + deadline, round=i)  # fmt: skip
+                                  + deadline, round_index=i)  # fmt: skip
 
     plan = [(0, 0.0, 60_000, 0.3), (1, 0.002, 150_000, 0.4), (2, 0.0105, 40_000, 0.2),
             (3, 0.05, 200_000, 0.15), (0, 0.31, 90_000, None), (2, 0.4, 20_000, 0.1)]  # fmt: skip

@@ -58,7 +58,7 @@ def run(cfg: WirelessConfig, n: int, windows: bool, monkeypatch) -> tuple[list, 
     def client(c: int):
         for r in range(3):  # three rounds, sizes differing by client
             yield env.timeout(max(0.0, 0.15 * r - env.now))
-            results.append((yield net.uplink(c, 2000 + 900 * c, round=r)))
+            results.append((yield net.uplink(c, 2000 + 900 * c, round_index=r)))
 
     for c in range(n):
         env.process(client(c))
