@@ -109,6 +109,9 @@ def read_drive_test(
     try:
         frame = pd.read_csv(
             path, sep=head.sep, header=None, skiprows=head.first_data_line - 1,
+            # names: the header's width, not the first data row's (a short first row
+            # made pandas drop a mapped column); missing fields read as ''.
+            names=list(range(head.n_fields)),
             usecols=sorted({t_col, v_col}), dtype=str, keep_default_na=False,
             na_values=[], skip_blank_lines=False, encoding="utf-8", index_col=False,
             compression="gzip" if is_gzip(path) else None,

@@ -23,6 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
+
+try:  # libyaml's parser; PyYAML wheels ship it
+    from yaml.cyaml import CParser
+except ImportError:  # pragma: no cover
+    CParser = None
 
 from cosim.errors import ScenarioError
 
@@ -121,7 +129,7 @@ def load_yaml_text(text: str, origin: str) -> YamlSource:
         raise ScenarioError(f"{origin}: document too large ({len(text)} characters; "
                             f"at most {MAX_DOCUMENT_BYTES})")
     try:
-        node = yaml.compose(text, Loader=_ScenarioLoader)
+        node = _compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -139,6 +147,17 @@ def load_yaml_text(text: str, origin: str) -> YamlSource:
     return source
 
 
+def _compose(text: str) -> yaml.Node | None:
+    """The node tree of ``text``: libyaml's parser when it accepts the text, else the
+    pure-Python one, whose error messages are clearer (they name the character)."""
+    if _CSafeScenarioLoader is not None:
+        try:
+            return yaml.compose(text, Loader=_CSafeScenarioLoader)
+        except (yaml.YAMLError, UnicodeError, _TooDeep):
+            pass  # reparsed below for the message (or in the rare case libyaml alone balks)
+    return yaml.compose(text, Loader=_SafeScenarioLoader)
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -149,35 +168,58 @@ class _TooDeep(Exception):  # noqa: N818 (internal signal, turned into a Scenari
         self.line = line
 
 
-class _ScenarioLoader(yaml.SafeLoader):
-    """SafeLoader that also reads ``20e6`` as a float.
+class _DepthBounded:
+    """Composes with a bound on nesting, checked before Python's stack runs out."""
 
-    YAML 1.1 requires a dot in exponent floats, so plain PyYAML reads ``20e6``
-    as the *string* "20e6" — a trap for SI quantities like ``bandwidth_hz``.
-    Composing is recursive, so nesting is bounded before Python's stack is.
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
+    _depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise _TooDeep(self.peek_event().start_mark.line + 1)
-            return super().compose_node(parent, index)
+                raise _TooDeep(self.peek_event().start_mark.line + 1)  # type: ignore[attr-defined]
+            return super().compose_node(parent, index)  # type: ignore[misc]
         finally:
             self._depth -= 1
 
 
-_ScenarioLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
+class _SafeScenarioLoader(_DepthBounded, yaml.SafeLoader):
+    """SafeLoader that also reads ``20e6`` as a float, with bounded nesting.
 
-_constructor = _ScenarioLoader("")
+    YAML 1.1 requires a dot in exponent floats, so plain PyYAML reads ``20e6``
+    as the *string* "20e6" — a trap for SI quantities like ``bandwidth_hz``.
+    """
+
+
+_CSafeScenarioLoader: type | None = None
+if CParser is not None:
+    class _CSafeScenarioLoader(  # type: ignore[no-redef]
+            _DepthBounded, CParser, Composer, SafeConstructor, Resolver):  # type: ignore[misc]
+        """The same loader on libyaml's scanner and parser (the Python ones are slower).
+
+        libyaml only produces the events (it keeps its own stacks and does not
+        recurse); composing (with the depth bound) and resolving stay in Python.
+        """
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+        # The Python composer, not libyaml's (which recurses in C with no bound).
+        get_single_node = Composer.get_single_node
+        check_node = Composer.check_node
+        get_node = Composer.get_node
+
+
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+for _loader in (_SafeScenarioLoader, _CSafeScenarioLoader):
+    if _loader is not None:
+        _loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT,
+                                      list("-+0123456789"))
+
+_constructor = _SafeScenarioLoader("")
 
 
 def _convert(node: yaml.Node, path: Path, source: YamlSource, budget: list[int]) -> Any:

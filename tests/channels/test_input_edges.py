@@ -66,3 +66,17 @@ def test_mahimahi_stamps_must_be_written_as_integers(write, stamp):
     wanted = re.escape(f"line 3, column 1: '{stamp}' is not a non-negative integer")
     with pytest.raises(TraceFormatError, match=wanted):
         read_trace(path, "mahimahi")
+
+
+def test_drive_test_row_shorter_than_the_header_names_the_missing_cell(tmp_path):
+    """A first data row with fewer fields than the header (found by the deep fuzzer):
+    pandas sized the table by that row and lost the mapped column (a KeyError)."""
+    from cosim.channels.config import DriveTestColumns
+
+    path = tmp_path / "log.csv"
+    path.write_text(",Timestamp,SNR\n1,0\n2,1,5\n")
+    columns = DriveTestColumns(time="Timestamp", value="SNR")
+    with pytest.raises(TraceFormatError, match=r"line 2, column 3 \('SNR'\): missing value"):
+        read_trace(path, "drive_test", columns=columns)
+    path.write_text(",Timestamp,SNR\n1,0,5\n2,1,6\n")
+    assert read_trace(path, "drive_test", columns=columns).values.ravel().tolist() == [5.0, 6.0]

@@ -212,3 +212,22 @@ def test_nul_byte_in_a_path_is_one_scenario_error(tmp_path: Path) -> None:
 
     with pytest.raises(ScenarioError, match=r"data.user_files\[0\]: .*NUL byte"):
         resolve_path("data.user_files[0]", "a\x00b", tmp_path, tmp_path, allow_escape=True)
+
+
+def test_both_scenario_loaders_construct_only_safe_types_and_agree() -> None:
+    """libyaml parses (fast path), the pure-Python loader explains errors; both are safe."""
+    import yaml
+
+    from cosim.config import yaml_source
+
+    for loader in (yaml_source._SafeScenarioLoader, yaml_source._CSafeScenarioLoader):
+        assert loader is not None and issubclass(loader, yaml.constructor.SafeConstructor)
+        assert not issubclass(loader, yaml.constructor.FullConstructor)
+    text = "a: 20e6\nb: [1, {c: x}]\nd: &k 3\ne: *k\n"
+    expected = {"a": 2e7, "b": [1, {"c": "x"}], "d": 3, "e": 3}
+    for loader in (yaml_source._SafeScenarioLoader, yaml_source._CSafeScenarioLoader):
+        assert yaml.load(text, Loader=loader) == expected
+    assert yaml_source.load_yaml_text(text, "t").data == expected
+    # A parse error comes from the pure-Python loader, which names the character.
+    with pytest.raises(ScenarioError, match=r"t:1: malformed YAML: found character '\\t'"):
+        yaml_source.load_yaml_text("\t- x", "t")
