@@ -198,7 +198,7 @@ def _build_dataclass(cls: type, value: Any, source: YamlSource, path: Path) -> A
         for name, built in kwargs.items():
             check_limit(cls.__name__, name, built)
     except ConfigFieldError as exc:
-        parts = (int(p) if p.isdigit() else p for p in exc.field.split("."))
+        parts = (int(p) if p.isascii() and p.isdigit() else p for p in exc.field.split("."))
         raise source.error((*path, *parts), exc.message) from None
     except (ValueError, TypeError) as exc:
         raise source.error(path, str(exc)) from None

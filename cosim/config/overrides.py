@@ -18,7 +18,13 @@ from cosim.config.mapping import _is_union, discriminator, field_types, suggest,
 from cosim.config.yaml_source import Path, YamlSource, load_yaml_text
 from cosim.errors import ScenarioError
 
-_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+# [0-9], not \d: a list index is ASCII digits ('¹' and '٣' are \d or isdigit()).
+_PART = re.compile(r"([^.\[\]]+)|\[([0-9]+)\]")
+_KEY = re.compile(r"(?:[^.\[\]]+|\[[0-9]+\])(?:\.[^.\[\]]+|\[[0-9]+\]|\.[0-9]+)*")
+
+
+def _is_index(name: str) -> bool:
+    return name.isascii() and name.isdigit()
 
 
 def parse_override(text: str) -> tuple[Path, str]:
@@ -27,11 +33,11 @@ def parse_override(text: str) -> tuple[Path, str]:
         raise ScenarioError(f"--set {text}: expected KEY=VALUE with a dotted key")
     key, raw = text.split("=", 1)
     key = key.strip()
-    if not key or not re.fullmatch(r"(?:[^.\[\]]+|\[\d+\])(?:\.[^.\[\]]+|\[\d+\]|\.\d+)*", key):
+    if not key or not _KEY.fullmatch(key):
         raise ScenarioError(f"--set {text}: malformed key {key!r}")
     parts: list[str | int] = []
     for name, index in _PART.findall(key):
-        parts.append(int(index) if index else (int(name) if name.isdigit() else name))
+        parts.append(int(index) if index else (int(name) if _is_index(name) else name))
     return tuple(parts), raw
 
 

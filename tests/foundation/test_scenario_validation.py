@@ -141,6 +141,9 @@ def test_overrides_apply_and_validate() -> None:
         ),
         ("seed", "--set seed: expected KEY=VALUE"),
         ("seed.x=1", "'x' goes below a plain value"),
+        # non-ASCII digits are names, not list indices (found by the deep fuzzer: int('¹'))
+        ("¹=1", "--set ¹: no such setting '¹'"),
+        ("clients.٣.name=x", "'٣' must be a list index"),
     ],
 )
 def test_bad_overrides(override: str, expected: str) -> None:
