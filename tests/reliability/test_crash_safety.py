@@ -3,10 +3,11 @@
 Issue 7, item 2. Each cycle starts ``cosim run`` on a tiny real-engine
 scenario as a subprocess, waits until the trace holds at least one flushed
 round (polling it with the SWMR reader, as an analyst would), sleeps a random
-time drawn from a seeded generator, and sends SIGKILL. The delay is
-``U(0, 1.5) × one round's wall time`` (measured in the first cycle, which is
-killed right after its second round is flushed), so kills land anywhere in
-the first few rounds whatever the machine's speed. The trace must then
+time drawn from a seeded generator, and sends SIGKILL. The delays are
+stratified over ``[0, 1.5) × one round's wall time`` (one uniform draw in each
+of ``CYCLES - 1`` equal strata; the round is measured in the first cycle, which
+is killed right after its second round is flushed), so kills land early, mid
+and late in a round whatever the machine's speed. The trace must then
 open with :func:`read_trace`, keep every round seen before the kill, and every
 round in ``rounds`` must have its complete rows in the other tables.
 """
@@ -30,7 +31,7 @@ from tests.sim.conftest import TINY_REAL
 
 pytestmark = pytest.mark.slow
 
-CYCLES = 10
+CYCLES = 6
 ROUNDS = 40
 EVALUATE_EVERY = 2
 # Kill within this many round durations after the first flushed round is seen.
@@ -85,7 +86,8 @@ def test_sigkill_at_random_moments_leaves_whole_rounds(tmp_path: Path,
                 round_wall_s = time.monotonic() - first
                 delay = 0.0
             else:
-                delay = float(rng.uniform(0.0, MAX_DELAY_ROUNDS)) * round_wall_s
+                stratum = (cycle - 1 + float(rng.uniform())) / (CYCLES - 1)
+                delay = stratum * MAX_DELAY_ROUNDS * round_wall_s
                 time.sleep(delay)
             seen = max(seen, _committed_rounds(out))
             assert proc.poll() is None, "the run finished before the kill; raise ROUNDS"

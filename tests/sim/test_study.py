@@ -95,16 +95,25 @@ def test_local_study_runs_then_resumes_after_deleting_one_run(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_dask_executor_on_a_local_cluster(tmp_path: Path) -> None:
+def test_dask_executor_on_a_local_cluster_matches_the_local_executor(tmp_path: Path) -> None:
+    """Two runs on a two-worker LocalCluster; their traces equal the local executor's."""
     pytest.importorskip("distributed")  # the optional 'dask' extra
-    study = _write(tmp_path, kind="dask", workers=2)
-    config, study_dir = load_study(study)
     import dataclasses
+    import shutil
 
-    config = dataclasses.replace(config, seeds=(1,))
-    summary, outcomes = run_study(config, study_dir)
-    assert sorted(o.status for o in outcomes) == ["completed", "completed"]
-    assert len(summary) == 2
+    from cosim.trace.identity import trace_differences
+
+    kept = {}
+    for kind, workers in (("dask", 2), ("local", 1)):
+        config, study_dir = load_study(_write(tmp_path, kind=kind, workers=workers))
+        config = dataclasses.replace(config, seeds=(1,))
+        summary, outcomes = run_study(config, study_dir)
+        assert sorted(o.status for o in outcomes) == ["completed", "completed"]
+        assert len(summary) == 2
+        # Same output path for both (it is stored in the trace), then moved aside.
+        kept[kind] = shutil.move(tmp_path / "out", tmp_path / kind)
+    for run in ("method=fd_topk,seed=1.h5", "method=adaptive,seed=1.h5"):
+        assert trace_differences(kept["dask"] / "runs" / run, kept["local"] / "runs" / run) == []
 
 
 def test_dry_run_with_set_and_out_lists_runs_without_running(
