@@ -140,7 +140,7 @@ class RoundProtocol:
         n_missed = sum(1 for c in selected if state.outcome.get(c, "missed") == "missed")
 
         self.downlink, report = self.backend.aggregate(state.received, r)
-        for c, reason in sorted(report.excluded.items()):
+        for c, reason in sorted(report.excluded.items()):  # in client index order
             self.rec.event(env.now, c, "payload_rejected", r, detail=reason)
         self.rec.event(env.now, -1, "aggregate", r,
                        n_bytes=sum(len(b) for b in state.received.values()),
