@@ -273,15 +273,16 @@ def _timed_round(backend: object, rnd: int) -> dict[str, float]:
     b = backend
     t = {"update": 0.0, "encode": 0.0, "aggregate": 0.0, "apply": 0.0}
     t0 = time.perf_counter()
-    for name in b.client_names:  # type: ignore[attr-defined]
-        b.local_update(name, rnd)  # type: ignore[attr-defined]
+    clients = range(len(b.client_names))  # type: ignore[attr-defined]
+    for c in clients:
+        b.local_update(c, rnd)  # type: ignore[attr-defined]
     t1 = time.perf_counter()
-    received = {n: b.encode_upload(n).data for n in b.client_names}  # type: ignore[attr-defined]
+    received = {c: b.encode_upload(c).data for c in clients}  # type: ignore[attr-defined]
     t2 = time.perf_counter()
     downlink, _ = b.aggregate(received, rnd)  # type: ignore[attr-defined]
     t3 = time.perf_counter()
-    for name in b.client_names:  # type: ignore[attr-defined]
-        b.apply_downlink(name, downlink)  # type: ignore[attr-defined]
+    for c in clients:
+        b.apply_downlink(c, downlink)  # type: ignore[attr-defined]
     t4 = time.perf_counter()
     t.update(update=t1 - t0, encode=t2 - t1, aggregate=t3 - t2, apply=t4 - t3)
     t["uplink_bytes"] = float(sum(len(v) for v in received.values()))

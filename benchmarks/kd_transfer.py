@@ -46,14 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     def build(names: set[str], more: Sequence[str] = ()) -> DistillationBackend:
+        """An engine of the clients ``names`` (one name here: it is client index 0)."""
         scenario = load_scenario(SCENARIO, [f"distillation.method={args.method}",
                                             *args.extra, *more]).config
         clients = [c for c in scenario.engine_clients() if c.name in names]
         return DistillationBackend(clients, scenario.data, scenario.distillation, scenario.seed)
 
     strong = build({args.strong})
-    upload = strong.encode_upload(args.strong)
-    downlink, _ = strong.aggregate({args.strong: upload.data}, 0)
+    upload = strong.encode_upload(0)
+    downlink, _ = strong.aggregate({0: upload.data}, 0)
     print(f"teacher {args.strong}: {upload.n_tokens} public tokens, mean k {upload.k_mean:.1f}, "
           f"downlink {len(downlink):,d} B; {args.rounds} updates per weak client "
           f"({' '.join(args.extra) or 'scenario as is'})")
@@ -63,10 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ce: dict[str, dict[str, float]] = {}
         for label, more in (("kd", ()), ("none", ("distillation.alpha=0",))):
             backend = build({weak}, more)
-            backend.apply_downlink(weak, downlink)
+            backend.apply_downlink(0, downlink)
             for round_index in range(1, args.rounds + 1):
-                backend.local_update(weak, round_index)
-            ce[label] = {row.split: float(row.loss) for row in backend.evaluate(weak)}
+                backend.local_update(0, round_index)
+            ce[label] = {row.split: float(row.loss) for row in backend.evaluate(0)}
         kd, none = ce["kd"], ce["none"]
         print(f"{weak:<16}{kd['own']:9.3f}{none['own']:11.3f}{kd['own'] - none['own']:+8.3f}"
               f"{kd['union']:10.3f}{none['union']:13.3f}{kd['union'] - none['union']:+8.3f}")

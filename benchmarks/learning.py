@@ -174,26 +174,27 @@ def run_one(
     cfg = scenario.distillation
     backend = DistillationBackend(clients, scenario.data, cfg, scenario.seed)
     names = [c.name for c in clients]
-    before = {n: backend.evaluate(n) for n in names} if initial else {}
+    indices = range(len(clients))  # the backend names clients by index
+    before = {i: backend.evaluate(i) for i in indices} if initial else {}
     uplink = downlink_total = 0
     ks: list[float] = []
     for rnd in range(cfg.rounds):
-        for name in names:
-            backend.local_update(name, rnd)
-        received: dict[str, bytes] = {}
-        for name in names:
-            upload = backend.encode_upload(name)
-            received[name] = upload.data
+        for i in indices:
+            backend.local_update(i, rnd)
+        received: dict[int, bytes] = {}
+        for i in indices:
+            upload = backend.encode_upload(i)
+            received[i] = upload.data
             uplink += upload.n_bytes
             if upload.n_tokens:
                 ks.append(upload.k_mean)
         downlink, _report = backend.aggregate(received, rnd)
         downlink_total += len(downlink)  # one broadcast
-        for name in names:
-            backend.apply_downlink(name, downlink)
-    final = {n: backend.evaluate(n) for n in names}
-    own = [_ce(final[n], "own") for n in names]
-    union = [_ce(final[n], "union") for n in names]
+        for i in indices:
+            backend.apply_downlink(i, downlink)
+    final = {i: backend.evaluate(i) for i in indices}
+    own = [_ce(final[i], "own") for i in indices]
+    union = [_ce(final[i], "union") for i in indices]
     return RunResult(
         variant=variant.label, seed=seed, clients=names,
         presets=[c.model.preset for c in clients],

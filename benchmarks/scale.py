@@ -167,7 +167,7 @@ def build_engine(args: argparse.Namespace, clients: int) -> Any:
     return backend
 
 
-def engine_round(backend: Any, sample: list[str], round_index: int) -> dict[str, float]:
+def engine_round(backend: Any, sample: list[int], round_index: int) -> dict[str, float]:
     """Seconds per client of each phase of one round of the ``sample`` clients.
 
     The same engine calls a co-simulated round makes, minus the wireless:
@@ -184,13 +184,13 @@ def engine_round(backend: Any, sample: list[str], round_index: int) -> dict[str,
         return out
 
     uploads = {}
-    for name in sample:
-        timed("local_update", backend.local_update, name, round_index)
-        uploads[name] = timed("encode_upload", backend.encode_upload, name, k=8).data
+    for c in sample:
+        timed("local_update", backend.local_update, c, round_index)
+        uploads[c] = timed("encode_upload", backend.encode_upload, c, k=8).data
     downlink, _ = timed("aggregate", backend.aggregate, uploads, round_index)
-    for name in sample:
-        timed("apply_downlink", backend.apply_downlink, name, downlink)
-        timed("evaluate", backend.evaluate, name)
+    for c in sample:
+        timed("apply_downlink", backend.apply_downlink, c, downlink)
+        timed("evaluate", backend.evaluate, c)
     per_client = {k: v / len(sample) for k, v in spent.items()}
     start = time.perf_counter()
     backend.state_dict()
@@ -210,9 +210,9 @@ def engine_mode(args: argparse.Namespace) -> dict[int, float]:
     backends = {n: build_engine(args, n) for n in args.clients}
     samples = {}
     for n, backend in backends.items():
-        names = backend.client_names
-        step = max(1, len(names) // args.sample)
-        samples[n] = names[::step][: args.sample]  # spread over the adapters' positions
+        clients = list(range(len(backend.client_names)))
+        step = max(1, len(clients) // args.sample)
+        samples[n] = clients[::step][: args.sample]  # spread over the adapters' positions
     times: dict[int, list[dict[str, float]]] = {n: [] for n in backends}
     for r in range(args.rounds + 1):  # round 0 is a warm-up, not reported
         for n, backend in backends.items():

@@ -53,13 +53,14 @@ def engine_command(args: argparse.Namespace) -> int:
         out = default.with_name(f"{default.stem}-engine{default.suffix}")
     check_writable(out)
     clients = scenario.engine_clients()
+    names = [c.name for c in clients]
     print(f"{scenario.name}: method {scenario.distillation.method}, {len(clients)} clients, "
           f"{scenario.distillation.rounds} rounds (no network)")
     result = write_trace_run(
         clients, scenario.data, scenario.distillation, scenario.seed, out,
         scenario_yaml=loaded.text, resolved_config=loaded.resolved_plain(),
         scenario_path=str(loaded.path or ""), overrides=loaded.overrides,
-        on_round=lambda summary: print(format_round(summary), flush=True),
+        on_round=lambda summary: print(format_round(summary, names), flush=True),
     )
     last = result.rounds[-1]
     print(

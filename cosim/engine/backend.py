@@ -9,10 +9,17 @@ One round, as the simulator calls it::
     backend.apply_downlink(c, bytes)
     backend.evaluate(c)                -> [MetricRow(own), MetricRow(union)]
 
+``c`` is a client's index (its position in ``clients``).
+
 What a method uploads, how it is merged and how the downlink is used is the
 method's :class:`cosim.engine.strategies.Strategy` (one class per method in
 :data:`cosim.engine.strategies.METHODS`); this class owns the clients, the
 data, the public batches and the downlink envelope.
+
+Clients are int indices (positions in ``clients``, the scenario's expanded
+client list), as everywhere at the :class:`Backend` seam; the engine maps an
+index to its client's name, and keeps names for its own state (per-client
+state dicts, checkpoints, logs, the data shards).
 
 Round t's local update distils toward the knowledge of the last downlink the
 client applied (which names its public batch), then ``encode_upload`` runs
@@ -83,6 +90,9 @@ class DistillationBackend(Backend):
             check_method_clients(distillation.method, clients)
         except ConfigFieldError as exc:
             raise ScenarioError(str(exc)) from None
+        #: Client i's name (the engine's own key for its state, data and checkpoints).
+        self._names = names
+        self._index = {name: i for i, name in enumerate(names)}
         self.config = distillation
         self.data_config = data
         self.seed = seed
@@ -143,11 +153,12 @@ class DistillationBackend(Backend):
     # ---- what the caller may ask ------------------------------------------
     @property
     def client_names(self) -> list[str]:
-        return list(self._clients)
+        """Every client's name, by index (client ``i`` is ``client_names[i]``)."""
+        return list(self._names)
 
     @property
     def clients(self) -> Mapping[str, EngineClient]:
-        """Every client's state, by name (read-only view)."""
+        """The state of every client this engine holds, by name (read-only view)."""
         return MappingProxyType(self._clients)
 
     @property
@@ -155,14 +166,14 @@ class DistillationBackend(Backend):
         """Public token positions each client encodes per round (T)."""
         return self._n_public_seq * self.data_config.seq_len
 
-    def data_size(self, client: str) -> int:
+    def data_size(self, client: int) -> int:
         """Tokens in ``client``'s private shard."""
-        return int(self.data.shards[client].numel())
+        return int(self.data.shards[self._name(client)].numel())
 
-    def client_model(self, client: str) -> ClientModel:
+    def client_model(self, client: int) -> ClientModel:
         return self._state(client).model
 
-    def model_size(self, client: str) -> tuple[int, int]:
+    def model_size(self, client: int) -> tuple[int, int]:
         model = self._state(client).model
         return int(model.n_params()), int(model.n_trainable())
 
@@ -183,14 +194,23 @@ class DistillationBackend(Backend):
         y[:, :-1] = batch[:, 1:]
         return y.reshape(-1)
 
-    def _state(self, client: str) -> EngineClient:
+    def _name(self, client: int) -> str:
+        """The name of client index ``client``; ScenarioError for no such index."""
+        if isinstance(client, bool) or not isinstance(client, (int, np.integer)) or not (
+                0 <= client < len(self._names)):
+            raise ScenarioError(f"unknown client {client!r}: clients are indices 0 to "
+                                f"{len(self._names) - 1}")
+        return self._names[int(client)]
+
+    def _state(self, client: int) -> EngineClient:
+        name = self._name(client)
         try:
-            return self._clients[client]
+            return self._clients[name]
         except KeyError:
-            raise ScenarioError(f"unknown client {client!r}") from None
+            raise ScenarioError(f"client {client} ({name}) is not held by this engine") from None
 
     # ---- the interface ------------------------------------------------
-    def local_update(self, client: str, round_index: int) -> UpdateReport:
+    def local_update(self, client: int, round_index: int) -> UpdateReport:
         """Distil toward the last applied knowledge and fine-tune on the private shard."""
         state = self._state(client)
         state.round = round_index
@@ -205,7 +225,7 @@ class DistillationBackend(Backend):
 
     @torch.no_grad()
     def encode_upload(
-        self, client: str, *, budget_bits: float | None = None, k: int | None = None
+        self, client: int, *, budget_bits: float | None = None, k: int | None = None
     ) -> UploadPayload:
         """Run the round's public batch and encode what the method uploads.
 
@@ -219,34 +239,40 @@ class DistillationBackend(Backend):
                                     budget_bits=budget_bits, k=k)
 
     def aggregate(
-        self, received: dict[str, bytes], round_index: int
+        self, received: dict[int, bytes], round_index: int
     ) -> tuple[bytes, AggregationReport]:
-        """Merge the payloads that arrived (whole or prefixes) into downlink bytes.
+        """Merge the payloads that arrived (client index → whole payload or prefix)
+        into downlink bytes.
 
-        Payloads that fail to decode, carry no whole token record, or score no
-        better than uniform (``likelihood`` weighting) are excluded and listed
-        in the report. With nothing usable the downlink says so (kind 0) and
-        clients keep their previous knowledge; ``local_only`` sends nothing.
+        Payloads of no client index, that fail to decode, carry no whole token
+        record, or score no better than uniform (``likelihood`` weighting) are
+        excluded and listed in the report (by client index). With nothing
+        usable the downlink says so (kind 0) and clients keep their previous
+        knowledge; ``local_only`` sends nothing.
         """
         round_index = int(round_index)
         if not self.strategy.uploads:
             return b"", AggregationReport(round_index, [], {}, {}, 0)
-        excluded: dict[str, str] = {}
+        excluded: dict[int, str] = {}
+        # The strategies merge by name, in arrival order.
         decoded: dict[str, Decoded] = {}
-        for name, payload in received.items():
-            if name not in self._groups:
-                excluded[name] = "unknown client"
+        for client, payload in received.items():
+            try:
+                name = self._name(client)
+            except ScenarioError:
+                excluded[client] = "unknown client"
                 continue
             try:
                 result = self.strategy.decode(payload)
             except PayloadError as exc:
-                excluded[name] = str(exc)
+                excluded[client] = str(exc)
                 continue
             if result.n_tokens_declared and not result.n_tokens:
-                excluded[name] = "no whole token record arrived"
+                excluded[client] = "no whole token record arrived"
                 continue
             decoded[name] = result
-        tokens = {n: d.n_tokens for n, d in decoded.items()}
+        index = self._index
+        tokens = {index[n]: d.n_tokens for n, d in decoded.items()}
         weights: dict[str, float] = {}
         kind, body = KIND_NONE, b""
         if decoded:
@@ -254,17 +280,17 @@ class DistillationBackend(Backend):
             kind, body, weights = self.strategy.merge(decoded, inputs)
         for name, w in weights.items():
             if w <= 0:
-                excluded[name] = "no better than uniform on the public text (weight 0)"
-        included = sorted(n for n in decoded if n not in excluded)
+                excluded[index[name]] = "no better than uniform on the public text (weight 0)"
+        included = sorted(index[n] for n in decoded if index[n] not in excluded)
         downlink = pack_downlink(round_index, kind, body)
         return downlink, AggregationReport(round_index, included, excluded, tokens, len(downlink),
-                                           weights)
+                                           {index[n]: w for n, w in weights.items()})
 
     def _merge_inputs(self, round_index: int, decoded: dict[str, Decoded]) -> MergeInputs:
         return MergeInputs(
             round=round_index,
             targets=self.public_targets(round_index),
-            data_sizes={n: float(self.data_size(n)) for n in decoded},
+            data_sizes={n: float(self.data.shards[n].numel()) for n in decoded},
             reliability={
                 n: (d.n_tokens / d.n_tokens_declared if d.n_tokens_declared else 1.0)
                 for n, d in decoded.items()
@@ -272,7 +298,7 @@ class DistillationBackend(Backend):
             groups={n: self._groups[n] for n in decoded},
         )
 
-    def apply_downlink(self, client: str, payload: bytes) -> None:
+    def apply_downlink(self, client: int, payload: bytes) -> None:
         """Install the downlink's knowledge (or averaged adapters) on ``client``.
 
         A corrupt downlink raises :class:`PayloadError`; an empty one is ignored.
@@ -285,12 +311,12 @@ class DistillationBackend(Backend):
             return
         self.strategy.apply(state, kind, body, round_index, self.device)
 
-    def evaluate(self, client: str) -> list[MetricRow]:
+    def evaluate(self, client: int) -> list[MetricRow]:
         """Loss, perplexity and top-1 accuracy on the own-domain and union test splits."""
         state = self._state(client)
         budget = self.data_config.eval_tokens
         L = self.data_config.seq_len
-        own = self.data.tests[self.data.own_domain[client]][: max(1, budget // L)]
+        own = self.data.tests[self.data.own_domain[state.spec.name]][: max(1, budget // L)]
         splits = {"own": own, "union": self.data.union_test(budget)}
         rows = evaluate_client(state.model, splits, self.config.batch_size * 2)
         state.trainer.check_learning(rows)  # warns once if the client cannot beat uniform

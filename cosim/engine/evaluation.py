@@ -35,9 +35,9 @@ UNIFORM_MARGIN_NATS = 2.0
 
 @dataclass(frozen=True)
 class MetricRow:
-    """One evaluation result (a row of the trace's ``metrics`` table)."""
+    """One evaluation result (a row of the trace's ``metrics`` table); ``client``: its index."""
 
-    client: str
+    client: int
     split: str
     loss: float
     perplexity: float
@@ -81,7 +81,7 @@ def evaluate_client(
     for split, sequences in splits.items():
         loss, accuracy, count = evaluate_sequences(client, sequences, batch_size)
         perplexity = math.exp(min(loss, 700.0))  # exp overflows float64 past ~709
-        rows.append(MetricRow(client.name, split, loss, perplexity, accuracy, count))
+        rows.append(MetricRow(client.index, split, loss, perplexity, accuracy, count))
     return rows
 
 

@@ -87,8 +87,10 @@ class ClientModel:
         shared: SharedBase,
         adapter: str,
         device: torch.device,
+        index: int,
     ) -> None:
         self.name = name
+        self.index = index  # the client's index (position in the scenario's client list)
         self.spec = spec
         self.shared = shared
         self.adapter = adapter
@@ -293,7 +295,7 @@ class ModelPool:
             # from here on (hidden adapters' weights already do not require grad).
             shared.peft_model.set_adapter(adapter)
             shared.active = adapter
-            client = ClientModel(name, spec, shared, adapter, self.device)
+            client = ClientModel(name, spec, shared, adapter, self.device, index)
         client.set_training(shared.peft_model.training)
         client.activate()
         return client

@@ -17,6 +17,9 @@ engine's data and seeds, and:
   client's worker and waits for it, and aggregates in this process
   (an engine with no clients: data, public batches, the strategy).
 
+Clients are int indices, as at the :class:`Backend` seam; the workers are
+built with (and report state by) the clients' names.
+
 Each client has at most one call in flight, and a worker runs its calls in
 order, so every client sees the serial engine's sequence of calls; results
 are therefore bit-identical to the serial engine's at the same torch thread
@@ -41,7 +44,7 @@ from cosim.engine.backend import DistillationBackend
 from cosim.engine.config import DataConfig, DistillationConfig, EngineClientSpec, ParallelConfig
 from cosim.engine.parallel_executors import Executor, WorkerLost, make_executor
 from cosim.engine.parallel_worker import EngineSpec
-from cosim.errors import CosimError
+from cosim.errors import CosimError, ScenarioError
 from cosim.sim.backend import Backend
 
 # Calls that change a client's state (journaled for rebuilding a lost worker).
@@ -52,7 +55,7 @@ _MUTATING = frozenset({"update", "apply_downlink", "local_update", "encode_uploa
 class _Task:
     """One call of one client: where it runs and, once finished, its outcome."""
 
-    name: str
+    client: int
     method: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -87,37 +90,48 @@ class ParallelBackend(Backend):
         names = [c.name for c in clients]
         n = min(config.workers, len(names))
         self.names = names
+        # Worker w holds clients w, w + n, w + 2n, ...: their indices, and their names
+        # (what a worker engine is built from and keys its state by).
+        self.indices = [list(range(w, len(names), n)) for w in range(n)]
         self.groups = [names[w::n] for w in range(n)]
-        self.owner = {name: i % n for i, name in enumerate(names)}
+        self.owner = [i % n for i in range(len(names))]
         self.threads = default_threads(config, n)
         spec = EngineSpec(tuple(clients), data, distillation, seed, self.threads)
         self.executor = executor or make_executor(config, spec, self.groups)
-        self._inflight: dict[str, _Task] = {}
-        self._announced: dict[str, _Task] = {}
-        self._evaluations: dict[str, _Task] = {}
+        self._inflight: dict[int, _Task] = {}
+        self._announced: dict[int, _Task] = {}
+        self._evaluations: dict[int, _Task] = {}
         # For rebuilding a lost worker's clients.
-        self._applied: dict[str, bytes] = {}
+        self._applied: dict[int, bytes] = {}
         self._snapshot: dict[str, Any] | None = None
-        self._snapshot_applied: dict[str, bytes] = {}
-        self._journal: dict[str, list[tuple[str, tuple[Any, ...], dict[str, Any]]]] = {
-            name: [] for name in names}
+        self._snapshot_applied: dict[int, bytes] = {}
+        self._journal: dict[int, list[tuple[str, tuple[Any, ...], dict[str, Any]]]] = {
+            c: [] for c in range(len(names))}
 
     # ---- task plumbing ----------------------------------------------------
-    def _start(self, name: str, method: str, *args: Any, **kwargs: Any) -> _Task:
-        self._finish_client(name)  # one call per client in flight: its calls stay in order
-        task = _Task(name, method, (name, *args), kwargs)
+    def _worker(self, client: int) -> int:
+        """The worker holding client index ``client``."""
+        if isinstance(client, bool) or not 0 <= client < len(self.owner):
+            raise ScenarioError(f"unknown client {client!r}: clients are indices 0 to "
+                                f"{len(self.owner) - 1}")
+        return self.owner[client]
+
+    def _start(self, client: int, method: str, *args: Any, **kwargs: Any) -> _Task:
+        worker = self._worker(client)
+        self._finish_client(client)  # one call per client in flight: its calls stay in order
+        task = _Task(client, method, (client, *args), kwargs)
         try:
-            task.handle = self.executor.submit(self.owner[name], method, *task.args, **kwargs)
+            task.handle = self.executor.submit(worker, method, *task.args, **kwargs)
         except WorkerLost:
-            self._inflight[name] = task
-            self._recover(self.owner[name])  # resubmits the task
-        self._inflight[name] = task
+            self._inflight[client] = task
+            self._recover(worker)  # resubmits the task
+        self._inflight[client] = task
         return task
 
     def _finish(self, task: _Task) -> Any:
         """Wait for ``task`` (rebuilding its worker if lost); its value, or raise its error."""
         if not task.done:
-            worker = self.owner[task.name]
+            worker = self.owner[task.client]
             for _attempt in range(3):
                 try:
                     task.ok, task.value = self.executor.result(task.handle)
@@ -127,15 +141,15 @@ class ParallelBackend(Backend):
             else:
                 raise CosimError(f"engine worker {worker} was lost three times in one call")
             task.done = True
-            if self._inflight.get(task.name) is task:
-                del self._inflight[task.name]
+            if self._inflight.get(task.client) is task:
+                del self._inflight[task.client]
             self._record(task)
         if not task.ok:
             raise task.value
         return task.value
 
-    def _finish_client(self, name: str) -> None:
-        task = self._inflight.get(name)
+    def _finish_client(self, client: int) -> None:
+        task = self._inflight.get(client)
         if task is not None:
             with contextlib.suppress(Exception):  # raised again where its caller collects it
                 self._finish(task)
@@ -143,19 +157,19 @@ class ParallelBackend(Backend):
     def _record(self, task: _Task) -> None:
         if not task.ok or task.method not in _MUTATING:
             return
-        self._journal[task.name].append((task.method, task.args, task.kwargs))
+        self._journal[task.client].append((task.method, task.args, task.kwargs))
         downlink = task.args[2] if task.method == "update" else (
             task.args[1] if task.method == "apply_downlink" else b"")
         if downlink and (task.method != "update" or task.value[0] is None):
-            self._applied[task.name] = downlink
+            self._applied[task.client] = downlink
 
-    def _call(self, name: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self._finish(self._start(name, method, *args, **kwargs))
+    def _call(self, client: int, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._finish(self._start(client, method, *args, **kwargs))
 
     def _recover(self, worker: int) -> None:
         """Rebuild ``worker``: snapshot state, replayed journal, in-flight calls resubmitted."""
-        owned = self.groups[worker]
-        self.executor.restart(worker, owned)
+        owned = self.indices[worker]
+        self.executor.restart(worker, self.groups[worker])
         direct = self.executor
 
         def run(method: str, *args: Any, **kwargs: Any) -> Any:
@@ -164,17 +178,17 @@ class ParallelBackend(Backend):
                 raise CosimError(f"rebuilding engine worker {worker}: {method} failed: {value}")
             return value
 
-        for name in owned:
-            if self._snapshot_applied.get(name):
-                run("apply_downlink", name, self._snapshot_applied[name])
+        for c in owned:
+            if self._snapshot_applied.get(c):
+                run("apply_downlink", c, self._snapshot_applied[c])
         if self._snapshot is not None:
-            run("load_state", owned[0], {"round": self._snapshot["round"],
-                               "clients": {n: self._snapshot["clients"][n] for n in owned}})
-        for name in owned:
-            for method, args, kwargs in self._journal[name]:
+            run("load_state", owned[0], {"round": self._snapshot["round"], "clients": {
+                n: self._snapshot["clients"][n] for n in self.groups[worker]}})
+        for c in owned:
+            for method, args, kwargs in self._journal[c]:
                 run(method, *args, **kwargs)
-        for name in owned:
-            task = self._inflight.get(name)
+        for c in owned:
+            task = self._inflight.get(c)
             if task is not None and not task.done:
                 task.handle = direct.submit(worker, task.method, *task.args, **task.kwargs)
 
@@ -185,63 +199,64 @@ class ParallelBackend(Backend):
             journal.clear()
 
     # ---- hints ----------------------------------------------------------------
-    def prepare_updates(self, round_index: int, downlinks: dict[str, bytes]) -> None:
-        for name, payload in downlinks.items():
-            task = self._start(name, "update", int(round_index), bytes(payload))
+    def prepare_updates(self, round_index: int, downlinks: dict[int, bytes]) -> None:
+        for client, payload in downlinks.items():
+            task = self._start(client, "update", int(round_index), bytes(payload))
             task.apply_pending = bool(payload)
-            self._announced[name] = task
+            self._announced[client] = task
 
-    def prepare_evaluation(self, clients: list[str]) -> None:
-        for name in clients:
-            self._evaluations[name] = self._start(name, "evaluate")
+    def prepare_evaluation(self, clients: list[int]) -> None:
+        for client in clients:
+            self._evaluations[client] = self._start(client, "evaluate")
 
     # ---- the interface ------------------------------------------------------
-    def apply_downlink(self, client: str, payload: bytes) -> None:
+    def apply_downlink(self, client: int, payload: bytes) -> None:
         task = self._announced.get(client)
         if task is None or not task.apply_pending:
             self._call(client, "apply_downlink", bytes(payload))
             return
         if task.args[2] != payload:
-            raise RuntimeError(f"{client}: applied downlink differs from the announced one")
+            raise RuntimeError(f"client {client}: applied downlink differs from the "
+                               "announced one")
         task.apply_pending = False
         apply_error, _ = self._finish(task)
         if apply_error is not None:
             del self._announced[client]
             raise apply_error
 
-    def local_update(self, client: str, round_index: int) -> Any:
+    def local_update(self, client: int, round_index: int) -> Any:
         task = self._announced.pop(client, None)
         if task is None:
             return self._call(client, "local_update", int(round_index))
         if task.apply_pending or task.args[1] != round_index:
-            raise RuntimeError(f"{client}: local_update({round_index}) does not follow the "
+            raise RuntimeError(f"client {client}: local_update({round_index}) does not follow the "
                                f"announced downlink of round {task.args[1]}")
         return self._finish(task)[1]
 
     def encode_upload(
-        self, client: str, *, budget_bits: float | None = None, k: int | None = None
+        self, client: int, *, budget_bits: float | None = None, k: int | None = None
     ) -> Any:
         return self._call(client, "encode_upload", budget_bits, k)
 
-    def aggregate(self, received: dict[str, bytes], round_index: int) -> tuple[bytes, Any]:
+    def aggregate(self, received: dict[int, bytes], round_index: int) -> tuple[bytes, Any]:
         return self.server.aggregate(received, round_index)
 
-    def evaluate(self, client: str) -> list[Any]:
+    def evaluate(self, client: int) -> list[Any]:
         task = self._evaluations.pop(client, None)
         if task is None:
             return self._call(client, "evaluate")
         return self._finish(task)
 
-    def model_size(self, client: str) -> tuple[int, int]:
+    def model_size(self, client: int) -> tuple[int, int]:
         return self._call(client, "model_size")
 
     def state_dict(self) -> dict[str, Any]:
         """The serial engine's state: every client's, gathered from the workers."""
-        for name in list(self._inflight):
-            self._finish_client(name)
+        for client in list(self._inflight):
+            self._finish_client(client)
         parts: dict[str, Any] = {}
         rounds = [0]
-        for owned in self.groups:
+        for owned in self.indices:
             state = self._call(owned[0], "state")
             rounds.append(int(state["round"]))
             parts.update(state["clients"])
@@ -253,8 +268,8 @@ class ParallelBackend(Backend):
         if set(state["clients"]) != set(self.names):
             raise ValueError(f"checkpoint clients {sorted(state['clients'])} != engine "
                              f"clients {sorted(self.names)}")
-        for owned in self.groups:
-            part = {"round": state["round"], "clients": {n: state["clients"][n] for n in owned}}
+        for owned, names in zip(self.indices, self.groups, strict=True):
+            part = {"round": state["round"], "clients": {n: state["clients"][n] for n in names}}
             self._call(owned[0], "load_state", part)
         self._take_snapshot(state)
 

@@ -38,7 +38,9 @@ class EngineSpec:
 
 
 class WorkerEngine:
-    """A partial engine with clients ``owned`` (see module docstring)."""
+    """A partial engine with clients ``owned`` (names; see module docstring).
+
+    Its calls take client indices, as the :class:`cosim.sim.backend.Backend` seam does."""
 
     def __init__(self, spec: EngineSpec, owned: list[str]) -> None:
         import torch
@@ -60,36 +62,36 @@ class WorkerEngine:
             return False, exc
 
     # ---- the calls ------------------------------------------------------
-    def _update(self, name: str, round_index: int, downlink: bytes) -> tuple[Any, Any]:
+    def _update(self, client: int, round_index: int, downlink: bytes) -> tuple[Any, Any]:
         """apply_downlink (when non-empty) then local_update: (apply error or None, report)."""
         if downlink:
             try:
-                self.engine.apply_downlink(name, downlink)
+                self.engine.apply_downlink(client, downlink)
             except Exception as exc:  # raised at the caller's apply_downlink
                 return exc, None
-        return None, self.engine.local_update(name, round_index)
+        return None, self.engine.local_update(client, round_index)
 
-    def _apply_downlink(self, name: str, payload: bytes) -> None:
-        self.engine.apply_downlink(name, payload)
+    def _apply_downlink(self, client: int, payload: bytes) -> None:
+        self.engine.apply_downlink(client, payload)
 
-    def _local_update(self, name: str, round_index: int) -> Any:
-        return self.engine.local_update(name, round_index)
+    def _local_update(self, client: int, round_index: int) -> Any:
+        return self.engine.local_update(client, round_index)
 
-    def _encode_upload(self, name: str, budget_bits: float | None, k: int | None) -> Any:
-        return self.engine.encode_upload(name, budget_bits=budget_bits, k=k)
+    def _encode_upload(self, client: int, budget_bits: float | None, k: int | None) -> Any:
+        return self.engine.encode_upload(client, budget_bits=budget_bits, k=k)
 
-    def _evaluate(self, name: str) -> Any:
-        return self.engine.evaluate(name)
+    def _evaluate(self, client: int) -> Any:
+        return self.engine.evaluate(client)
 
-    def _model_size(self, name: str) -> tuple[int, int]:
-        return self.engine.model_size(name)
+    def _model_size(self, client: int) -> tuple[int, int]:
+        return self.engine.model_size(client)
 
-    def _state(self, name: str) -> dict[str, Any]:
-        """The state of every client of this worker (``name``: any of them)."""
+    def _state(self, client: int) -> dict[str, Any]:
+        """The state of every client of this worker, by name (``client``: any of them)."""
         return self.engine.state_dict()
 
-    def _load_state(self, name: str, state: dict[str, Any]) -> None:
-        """Restore this worker's clients (``state`` holds exactly them)."""
+    def _load_state(self, client: int, state: dict[str, Any]) -> None:
+        """Restore this worker's clients (``state`` holds exactly them, by name)."""
         self.engine.load_state_dict(state)
 
 

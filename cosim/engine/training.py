@@ -85,9 +85,10 @@ class UpdateReport:
     ``flops`` [FLOP] of the work done; ``tokens`` trained on; ``loss`` the mean
     total loss over the steps (NaN when skipped); component means alongside;
     ``wall_s`` [s] measured, for information only (simulated time comes from flops).
+    ``client`` is the client's index.
     """
 
-    client: str
+    client: int
     round: int
     flops: float
     tokens: int
@@ -232,7 +233,7 @@ class LocalTrainer:
         except FloatingPointError as exc:
             self._restore(snapshot)
             return UpdateReport(
-                client.name, round_index, client.train_flops(tokens[0]), tokens[0], steps,
+                client.index, round_index, client.train_flops(tokens[0]), tokens[0], steps,
                 float("nan"), float("nan"), float("nan"), float("nan"),
                 skipped=True, reason=str(exc), wall_s=time.perf_counter() - start,
             )
@@ -242,7 +243,7 @@ class LocalTrainer:
         means = sums / max(steps, 1)
         self.updates_done += 1
         return UpdateReport(
-            client.name, round_index, client.train_flops(tokens[0]), tokens[0], steps,
+            client.index, round_index, client.train_flops(tokens[0]), tokens[0], steps,
             float(means[0]), float(means[1]), float(means[2]), float(means[3]),
             wall_s=time.perf_counter() - start,
         )

@@ -20,6 +20,12 @@ parallel backend (:mod:`cosim.engine.parallel`) start the round's
 independent client work at once; the calls themselves still come in
 simulated-time order.
 
+Clients are int indices ``c``: a client's position in the scenario's
+expanded client list, the same index the simulator, the wireless model and the
+trace use. Every per-client key or field crossing this seam is such an index
+(``aggregate``'s received payloads, the report's included and excluded
+clients); a backend that knows its clients by name maps the index itself.
+
 The backend keeps no "last downlink" for the caller: whoever drives the
 rounds holds the downlink that ``aggregate`` returned and sends it.
 """
@@ -64,22 +70,22 @@ class MetricLike(Protocol):
 
 
 class AggregationLike(Protocol):
-    """What one aggregation merged and excluded (client → reason)."""
+    """What one aggregation merged and excluded (client index → reason)."""
 
-    included: list[str]
-    excluded: dict[str, str]
+    included: list[int]
+    excluded: dict[int, str]
 
 
 class Backend(ABC):
     """local_update → encode_upload → aggregate → apply_downlink → evaluate."""
 
     @abstractmethod
-    def local_update(self, client: str, round_index: int) -> UpdateLike:
+    def local_update(self, client: int, round_index: int) -> UpdateLike:
         """Train ``client`` for round ``round_index`` (toward the knowledge it applied last)."""
 
     @abstractmethod
     def encode_upload(
-        self, client: str, *, budget_bits: float | None = None, k: int | None = None
+        self, client: int, *, budget_bits: float | None = None, k: int | None = None
     ) -> UploadLike:
         """Encode the client's upload within ``budget_bits`` [bit] (or with a fixed ``k``).
 
@@ -88,19 +94,21 @@ class Backend(ABC):
 
     @abstractmethod
     def aggregate(
-        self, received: dict[str, bytes], round_index: int
+        self, received: dict[int, bytes], round_index: int
     ) -> tuple[bytes, AggregationLike]:
-        """Merge what arrived (whole payloads or prefixes) into the downlink and a report.
+        """Merge what arrived (client index → whole payload or prefix) into the downlink
+        and a report.
 
-        Payloads that do not decode are excluded in the report, never raised.
+        Payloads that do not decode, or whose key is no client index, are
+        excluded in the report, never raised.
         """
 
     @abstractmethod
-    def apply_downlink(self, client: str, payload: bytes) -> None:
+    def apply_downlink(self, client: int, payload: bytes) -> None:
         """Install a downlink on ``client``; an empty payload is ignored."""
 
     @abstractmethod
-    def evaluate(self, client: str) -> list[MetricLike]:
+    def evaluate(self, client: int) -> list[MetricLike]:
         """Metric rows of ``client`` (e.g. own-domain and union splits)."""
 
     @abstractmethod
@@ -111,13 +119,13 @@ class Backend(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` on an identically built backend."""
 
-    def model_size(self, client: str) -> tuple[int, int]:
+    def model_size(self, client: int) -> tuple[int, int]:
         """(parameters, trainable parameters) of ``client``'s model; (−1, −1) if unknown."""
         return -1, -1
 
     # ---- optional hints: a parallel backend starts work early; results never change
-    def prepare_updates(self, round_index: int, downlinks: dict[str, bytes]) -> None:
-        """Announce that each named client will next ``apply_downlink`` its payload
+    def prepare_updates(self, round_index: int, downlinks: dict[int, bytes]) -> None:
+        """Announce that each client (index) will next ``apply_downlink`` its payload
         (when non-empty), then ``local_update(client, round_index)``.
 
         A backend that runs clients in parallel may start these now; the
@@ -126,7 +134,7 @@ class Backend(ABC):
         """
         return
 
-    def prepare_evaluation(self, clients: list[str]) -> None:
+    def prepare_evaluation(self, clients: list[int]) -> None:
         """Announce that ``evaluate`` follows for each of ``clients``, with no
         other call for them in between. The default does nothing."""
         return

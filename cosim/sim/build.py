@@ -110,7 +110,7 @@ def record_clients(recorder: Recorder, scenario: Scenario, distances: np.ndarray
                    speeds: np.ndarray, backend: Backend | None = None) -> None:
     """The ``clients`` rows; parameter counts from ``backend`` (−1 without one)."""
     for c in scenario.expanded_clients():
-        n_params, n_train = (-1, -1) if backend is None else backend.model_size(c.name)
+        n_params, n_train = (-1, -1) if backend is None else backend.model_size(c.index)
         recorder.client(
             c.index, name=c.name, model=c.group.model.preset, domain=c.group.domain or "",
             distance_m=float(distances[c.index]), speed_mps=float(speeds[c.index]),

@@ -33,7 +33,8 @@ from typing import Any
 from cosim.errors import OutputError, TraceFormatError
 
 # 2: the engine journal replaced the protocol state and the transfer submissions.
-FORMAT_VERSION = 2
+# 3: the journal names clients by int index (calls, applied downlinks, aggregation reports).
+FORMAT_VERSION = 3
 
 
 def checkpoint_path(trace_path: Path) -> Path:
@@ -121,6 +122,8 @@ def _structure_problem(state: dict[str, Any]) -> str:
     if not (isinstance(journal["calls"], list) and isinstance(journal["applied"], dict)
             and isinstance(journal["downlink"], str)):
         return "engine journal is not (calls list, applied mapping, downlink text)"
+    if not all(isinstance(c, int) and not isinstance(c, bool) for c in journal["applied"]):
+        return "engine journal's applied downlinks are not keyed by client index"
     return ""
 
 

@@ -38,15 +38,18 @@ NAN = float("nan")
 
 @dataclass
 class RoundSummary:
-    """Per-round totals and the evaluation rows of every client."""
+    """Per-round totals and the evaluation rows of every client.
+
+    ``skipped`` and ``excluded`` name clients by index, as the backend does.
+    """
 
     round: int
     uplink_bytes: int
     downlink_bytes: int
     public_tokens: int
     k_mean: float
-    skipped: list[str]
-    excluded: dict[str, str]
+    skipped: list[int]
+    excluded: dict[int, str]
     metrics: list[MetricRow]
     wall_s: float
 
@@ -95,8 +98,7 @@ def run_rounds(
     ``recorder`` receives the rows (None: nothing is recorded).
     ``on_round`` is called with each finished round's summary.
     """
-    names = backend.client_names
-    index = {n: i for i, n in enumerate(names)}
+    clients = list(range(len(backend.client_names)))
     rec = recorder if recorder is not None else Recorder(None)
     result = StandaloneResult(backend.config.method)
     t0 = time.perf_counter()
@@ -107,43 +109,43 @@ def run_rounds(
     for round_index in range(rounds):
         start = now()
         skipped = []
-        for name in names:
-            report = backend.local_update(name, round_index)
+        for c in clients:
+            report = backend.local_update(c, round_index)
             if report.skipped:
-                skipped.append(name)
-                rec.event(now(), index[name], "update_skipped", round_index, detail=report.reason)
-            rec.event(now(), index[name], "compute_done", round_index,
+                skipped.append(c)
+                rec.event(now(), c, "update_skipped", round_index, detail=report.reason)
+            rec.event(now(), c, "compute_done", round_index,
                        detail=f"flops={report.flops:.6g} loss={report.loss:.6g}")
-        received: dict[str, bytes] = {}
+        received: dict[int, bytes] = {}
         ks = []
-        for name in names:
-            upload = backend.encode_upload(name)
-            received[name] = upload.data
+        for c in clients:
+            upload = backend.encode_upload(c)
+            received[c] = upload.data
             if upload.n_tokens:
                 ks.append(upload.k_mean)
-            rec.event(now(), index[name], "uplink_done", round_index, n_bytes=upload.n_bytes,
+            rec.event(now(), c, "uplink_done", round_index, n_bytes=upload.n_bytes,
                       k=upload.k_mean if upload.n_tokens else NAN, tokens=upload.n_tokens)
         downlink, agg = backend.aggregate(received, round_index)
         excluded = dict(agg.excluded)
-        for name, reason in excluded.items():
-            rec.event(now(), index.get(name, -1), "payload_rejected", round_index, detail=reason)
+        for c, reason in excluded.items():
+            rec.event(now(), c, "payload_rejected", round_index, detail=reason)
         rec.event(now(), -1, "aggregate", round_index, n_bytes=len(downlink),
                   detail=f"included={len(agg.included)}")
-        for name in names:
-            backend.apply_downlink(name, downlink)
-            rec.event(now(), index[name], "downlink_done", round_index, n_bytes=len(downlink))
-        metrics = [row for name in names for row in backend.evaluate(name)]
+        for c in clients:
+            backend.apply_downlink(c, downlink)
+            rec.event(now(), c, "downlink_done", round_index, n_bytes=len(downlink))
+        metrics = [row for c in clients for row in backend.evaluate(c)]
         end = now()
         for row in metrics:
-            rec.metrics(end, round_index, index[row.client], [row])
+            rec.metrics(end, round_index, row.client, [row])
         summary = RoundSummary(
             round_index, sum(len(b) for b in received.values()), len(downlink),
             backend.public_batch_tokens, float(np.mean(ks)) if ks else NAN,
             skipped, excluded, metrics, end - start,
         )
         n_excluded = len(summary.excluded)
-        rec.round(round_index, start_s=start, deadline_s=None, end_s=end, n_selected=len(names),
-                  n_delivered=len(names) - n_excluded, n_partial=0, n_missed=n_excluded,
+        rec.round(round_index, start_s=start, deadline_s=None, end_s=end, n_selected=len(clients),
+                  n_delivered=len(clients) - n_excluded, n_partial=0, n_missed=n_excluded,
                   uplink_bytes=summary.uplink_bytes, downlink_bytes=summary.downlink_bytes)
         rec.flush()
         result.rounds.append(summary)
@@ -152,8 +154,8 @@ def run_rounds(
     return result
 
 
-def format_round(summary: RoundSummary) -> str:
-    """One printed line per round."""
+def format_round(summary: RoundSummary, names: Sequence[str] | None = None) -> str:
+    """One printed line per round; ``names[i]`` (when given) names client ``i``."""
     k = "-" if math.isnan(summary.k_mean) else f"{summary.k_mean:.1f}"
     text = (
         f"round {summary.round:3d}  up {summary.uplink_bytes:>11,d} B  "
@@ -163,10 +165,13 @@ def format_round(summary: RoundSummary) -> str:
         f"{summary.mean('union', 'perplexity'):9.2f} acc {summary.mean('union', 'accuracy'):.4f}"
         f"  ({summary.wall_s:.1f} s)"
     )
+    def who(c: int) -> str:
+        return names[c] if names is not None and 0 <= c < len(names) else f"client {c}"
+
     if summary.skipped:
-        text += f"  skipped: {', '.join(summary.skipped)}"
+        text += f"  skipped: {', '.join(who(c) for c in summary.skipped)}"
     if summary.excluded:
-        text += f"  excluded: {', '.join(summary.excluded)}"
+        text += f"  excluded: {', '.join(who(c) for c in summary.excluded)}"
     return text
 
 
@@ -185,7 +190,7 @@ def run_standalone(
     backend = DistillationBackend(clients, data, distillation, seed)
     if recorder is not None:
         for i, c in enumerate(clients):
-            model = backend.client_model(c.name)
+            model = backend.client_model(i)
             recorder.client(
                 i, name=c.name, model=c.model.preset, domain=c.domain or "", distance_m=NAN,
                 speed_mps=NAN, device=distillation.device, n_params=model.n_params(),

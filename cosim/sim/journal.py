@@ -33,8 +33,9 @@ from typing import Any
 
 from cosim.sim.backend import AggregationLike, Backend, MetricLike, UpdateLike, UploadLike
 
-#: One journal entry: ``[call, client, *answer]`` (plain lists, so
-#: ``torch.load(weights_only=True)`` reads them back).
+#: One journal entry: ``[call, client, *answer]`` with ``client`` the client's
+#: int index (−1 for ``aggregate``, the server's call); plain lists, so
+#: ``torch.load(weights_only=True)`` reads them back.
 Entry = list[Any]
 
 
@@ -58,8 +59,8 @@ class _Upload:
 
 @dataclass
 class _Aggregation:
-    included: list[str]
-    excluded: dict[str, str]
+    included: list[int]
+    excluded: dict[int, str]
 
 
 @dataclass
@@ -91,7 +92,7 @@ class JournaledBackend(Backend):
         self.live = live
         self.journal: list[Entry] = []
         self.last_downlink = b""
-        self.applied: dict[str, bytes] = {}
+        self.applied: dict[int, bytes] = {}
         self._replay: deque[Entry] = deque()
         self._final_downlink = b""
         self._aggregates_left = 0
@@ -99,7 +100,7 @@ class JournaledBackend(Backend):
             self._replay = deque(list(e) for e in replay["calls"])
             self._final_downlink = base64.b64decode(replay["downlink"])
             self._aggregates_left = sum(1 for e in self._replay if e[0] == "aggregate")
-            self.applied = {str(c): base64.b64decode(p) for c, p in replay["applied"].items()}
+            self.applied = {int(c): base64.b64decode(p) for c, p in replay["applied"].items()}
             self.last_downlink = self._final_downlink
 
     @property
@@ -124,7 +125,7 @@ class JournaledBackend(Backend):
         if engine_state is not None:
             self.live.load_state_dict(engine_state)
 
-    def _next(self, call: str, client: str) -> Entry:
+    def _next(self, call: str, client: int) -> Entry:
         entry = self._replay.popleft()
         if entry[0] != call or entry[1] != client:
             raise ValueError(f"recorded call {entry[:2]} where the run makes {[call, client]}")
@@ -132,7 +133,7 @@ class JournaledBackend(Backend):
         return entry
 
     # ------------------------------------------------------------------ Backend
-    def local_update(self, client: str, round_index: int) -> UpdateLike:
+    def local_update(self, client: int, round_index: int) -> UpdateLike:
         if self._replay:
             _, _, flops, loss, skipped, reason, wall_s = self._next("update", client)
             return _Update(flops, loss, skipped, reason, wall_s)
@@ -142,7 +143,7 @@ class JournaledBackend(Backend):
         return u
 
     def encode_upload(
-        self, client: str, *, budget_bits: float | None = None, k: int | None = None
+        self, client: int, *, budget_bits: float | None = None, k: int | None = None
     ) -> UploadLike:
         if self._replay:
             entry = self._next("encode", client)
@@ -160,29 +161,29 @@ class JournaledBackend(Backend):
         return up
 
     def aggregate(
-        self, received: dict[str, bytes], round_index: int
+        self, received: dict[int, bytes], round_index: int
     ) -> tuple[bytes, AggregationLike]:
         if self._replay:
-            _, _, n_bytes, included, excluded = self._next("aggregate", "")
+            _, _, n_bytes, included, excluded = self._next("aggregate", -1)
             self._aggregates_left -= 1
             downlink = self._final_downlink if self._aggregates_left == 0 else bytes(n_bytes)
             if len(downlink) != n_bytes:
                 raise ValueError(f"stored downlink has {len(downlink)} B, recorded {n_bytes} B")
-            return downlink, _Aggregation([str(c) for c in included],
-                                          {str(c): str(r) for c, r in excluded.items()})
+            return downlink, _Aggregation([int(c) for c in included],
+                                          {int(c): str(r) for c, r in excluded.items()})
         downlink, report = self.live.aggregate(received, round_index)
-        self.journal.append(["aggregate", "", len(downlink), list(report.included),
-                             dict(report.excluded)])
+        self.journal.append(["aggregate", -1, len(downlink), [int(c) for c in report.included],
+                             {int(c): str(r) for c, r in report.excluded.items()}])
         self.last_downlink = downlink
         return downlink, report
 
-    def apply_downlink(self, client: str, payload: bytes) -> None:
+    def apply_downlink(self, client: int, payload: bytes) -> None:
         if self._replay:
             return  # the engine state loaded by go_live already includes it
         self.live.apply_downlink(client, payload)
         self.applied[client] = payload
 
-    def evaluate(self, client: str) -> list[MetricLike]:
+    def evaluate(self, client: int) -> list[MetricLike]:
         if self._replay:
             rows = self._next("evaluate", client)[2]
             return [_Metric(*row) for row in rows]
@@ -197,15 +198,15 @@ class JournaledBackend(Backend):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.live.load_state_dict(state)
 
-    def model_size(self, client: str) -> tuple[int, int]:
+    def model_size(self, client: int) -> tuple[int, int]:
         return self.live.model_size(client)
 
     # Hints start work early on a parallel engine; while replaying there is none to start.
-    def prepare_updates(self, round_index: int, downlinks: dict[str, bytes]) -> None:
+    def prepare_updates(self, round_index: int, downlinks: dict[int, bytes]) -> None:
         if not self._replay:
             self.live.prepare_updates(round_index, downlinks)
 
-    def prepare_evaluation(self, clients: list[str]) -> None:
+    def prepare_evaluation(self, clients: list[int]) -> None:
         if not self._replay:
             self.live.prepare_evaluation(clients)
 

@@ -51,7 +51,7 @@ class RoundState:
     start_s: float
     deadline_s: float | None
     selected: list[int]
-    received: dict[str, bytes] = field(default_factory=dict)
+    received: dict[int, bytes] = field(default_factory=dict)
     uplink_bytes: int = 0
     downlink_bytes: int = 0
     # client → delivered | partial | missed | no_upload; unset at the end = missed (late)
@@ -70,7 +70,6 @@ class RoundProtocol:
         self,
         env: simpy.Environment,
         scenario: Scenario,
-        names: list[str],
         network: WirelessNetwork,
         backend: Backend,
         compute: ComputeModel,
@@ -80,19 +79,18 @@ class RoundProtocol:
     ) -> None:
         self.env = env
         self.scenario = scenario
-        # Clients are int indices here and in the wireless model; the engine knows them by
-        # name, so names cross the backend seam and come back through this one mapping.
-        self.names = names
-        self.index_of = {name: c for c, name in enumerate(names)}
+        # Clients are int indices (positions in the expanded client list) here, in the
+        # wireless model, in the trace and across the backend seam.
+        self.n_clients = n_clients = len(scenario.expanded_clients())
         self.net = network
         self.backend = backend
         self.compute = compute
         self.rec = recorder
         self.rng = rng
         self.on_round_end = on_round_end
-        self.busy_until = [0.0] * len(names)
+        self.busy_until = [0.0] * n_clients
         self.client_processes: list[simpy.Process] = []
-        self.encode_s = [0.0] * len(names)
+        self.encode_s = [0.0] * n_clients
         # The last downlink the server produced (sent at the start of the next round).
         self.downlink = b""
 
@@ -127,7 +125,7 @@ class RoundProtocol:
         downlink = self.downlink
         state.downlink_bytes = len(downlink)
         arrivals = yield from self._downlink(state, downlink, snr)
-        self.backend.prepare_updates(r, {self.names[c]: downlink for c in selected
+        self.backend.prepare_updates(r, {c: downlink for c in selected
                                          if not math.isinf(arrivals[c])})
         procs = [env.process(self._client(state, c, arrivals[c], downlink)) for c in selected]
         self.client_processes = [p for p in self.client_processes if p.is_alive] + procs
@@ -142,8 +140,8 @@ class RoundProtocol:
         n_missed = sum(1 for c in selected if state.outcome.get(c, "missed") == "missed")
 
         self.downlink, report = self.backend.aggregate(state.received, r)
-        for name, reason in sorted(report.excluded.items()):
-            self.rec.event(env.now, self.index_of[name], "payload_rejected", r, detail=reason)
+        for c, reason in sorted(report.excluded.items()):  # in client index order
+            self.rec.event(env.now, c, "payload_rejected", r, detail=reason)
         self.rec.event(env.now, -1, "aggregate", r,
                        n_bytes=sum(len(b) for b in state.received.values()),
                        detail=f"included={len(report.included)}")
@@ -181,13 +179,14 @@ class RoundProtocol:
         return arrivals
 
     def _evaluate(self, r: int) -> None:
-        self.backend.prepare_evaluation(list(self.names))
-        for c, name in enumerate(self.names):
-            self.rec.metrics(self.env.now, r, c, self.backend.evaluate(name))
+        clients = list(range(self.n_clients))
+        self.backend.prepare_evaluation(clients)
+        for c in clients:
+            self.rec.metrics(self.env.now, r, c, self.backend.evaluate(c))
 
     # ------------------------------------------------------------------ client
     def _client(self, state: RoundState, c: int, arrival_s: float, downlink: bytes) -> Process:
-        env, r, name = self.env, state.index, self.names[c]
+        env, r = self.env, state.index
         if math.isinf(arrival_s):
             self.rec.event(env.now, c, "downlink_missed", r)
             state.outcome[c] = "missed"
@@ -196,10 +195,10 @@ class RoundProtocol:
             yield env.timeout(arrival_s - env.now)
         if downlink:
             self.rec.event(env.now, c, "downlink_done", r, n_bytes=len(downlink))
-            self.backend.apply_downlink(name, downlink)
+            self.backend.apply_downlink(c, downlink)
 
         self.rec.event(env.now, c, "compute_start", r)
-        update = self.backend.local_update(name, r)
+        update = self.backend.local_update(c, r)
         cost = self.compute.cost(c, update.flops, update.wall_s)
         self.busy_until[c] = env.now + cost.duration_s
         yield env.timeout(cost.duration_s)
@@ -215,7 +214,7 @@ class RoundProtocol:
         snr_db = float(self.net.current_snr_db()[c])
         budget_bits = self._budget_bits(state, c)
         try:
-            upload = self.backend.encode_upload(name, budget_bits=budget_bits)
+            upload = self.backend.encode_upload(c, budget_bits=budget_bits)
         except FloatingPointError as exc:  # NaN/inf logits: drop this round's upload
             self.rec.event(env.now, c, "update_skipped", r, detail=str(exc))
             state.outcome[c] = "missed"
@@ -256,7 +255,7 @@ class RoundProtocol:
             kind, state.outcome[c] = "uplink_missed", "missed"
         self.rec.event(result.end_s, c, kind, r, n_bytes=delivered)
         if delivered > 0:
-            state.received[name] = upload.data[:delivered]
+            state.received[c] = upload.data[:delivered]
 
     def _budget_bits(self, state: RoundState, c: int) -> float | None:
         """``η · R̂ · (deadline − now − t_enc)`` [bit]; None without a deadline."""

@@ -177,7 +177,6 @@ def _run(
     """The body of :func:`run_scenario` once the network and the backend are built."""
     scenario = loaded.config
     clients = scenario.expanded_clients()
-    names = [c.name for c in clients]
     compute = ComputeModel(scenario.compute, [c.group.device for c in clients])
     config_json = checkpoint_config_json(loaded)
     ckpt = checkpoint_path(out_path)
@@ -200,14 +199,13 @@ def _run(
         # A resume replays rounds [0, first_round) with rows dropped (they are in the trace).
         recorder = Recorder(writer if state is None else None)
         journal = JournaledBackend(backend, None if state is None else state["journal"])
-        protocol = RoundProtocol(env, scenario, names, network, journal, compute, recorder,
-                                 server_rng)
+        protocol = RoundProtocol(env, scenario, network, journal, compute, recorder, server_rng)
         if state is None:
             record_clients(recorder, scenario, distances, speeds, backend)
             recorder.flush()
         bar = tqdm(total=rounds, initial=first_round, desc=scenario.name, unit="round",
                    disable=not progress)
-        show_progress = _inside_round_progress(bar, len(names)) if progress else None
+        show_progress = _inside_round_progress(bar, len(clients)) if progress else None
         if state is None or first_round == 0:
             if state is not None:
                 _go_live(journal, recorder, writer, state, env.now, ckpt)

@@ -119,9 +119,9 @@ def test_a_client_that_cannot_beat_uniform_is_named_once(caplog, data) -> None:
     limit = math.log(V) - 2.0
     assert beats_uniform(limit - 1e-9, V) and not beats_uniform(limit, V)
     assert not beats_uniform(float("nan"), V)
-    good = [MetricRow("a", "own", 4.0, math.exp(4.0), 0.3, 2048)]
-    bad = [MetricRow("a", "union", 4.0, math.exp(4.0), 0.3, 2048),
-           MetricRow("a", "own", 10.5, math.exp(10.5), 0.0, 2048)]
+    good = [MetricRow(0, "own", 4.0, math.exp(4.0), 0.3, 2048)]
+    bad = [MetricRow(0, "union", 4.0, math.exp(4.0), 0.3, 2048),
+           MetricRow(0, "own", 10.5, math.exp(10.5), 0.0, 2048)]
     with caplog.at_level("WARNING", logger="cosim"):
         assert not warn_if_not_learning("a", 1, good, V)
         assert warn_if_not_learning("stuck-client", 1, bad, V)

@@ -209,6 +209,11 @@ def _checkpoint_cases(tmp: Path) -> dict[str, tuple[object, str]]:
                                            "unreadable checkpoint"),
         "a list": (("torch", [1, 2]), "not a cosim checkpoint"),
         "format 99": (("torch", {**GOOD, "format": 99}), "not a cosim checkpoint"),
+        # Format 2 journals named clients; 3 numbers them (same keys, so the version decides).
+        "format 2, clients by name": (("torch", {**GOOD, "format": 2, "journal": {
+            **GOOD["journal"], "applied": {"a": ""}}}), f"of format {FORMAT_VERSION}"),
+        "applied downlinks keyed by name": (("torch", {**GOOD, "journal": {
+            **GOOD["journal"], "applied": {"a": ""}}}), "not keyed by client index"),
         "no config_json": (("torch", {k: v for k, v in GOOD.items() if k != "config_json"}),
                            "missing 'config_json'"),
         "config_json not JSON": (("torch", {**GOOD, "config_json": "{"}), "not JSON"),

@@ -35,7 +35,7 @@ from tests.reliability.conftest import round_consistency_problems
 from tests.sim.conftest import DETERMINISTIC, TINY_REAL, ScriptedBackend
 
 ROUNDS = 3
-VICTIM, BAD_ROUND = "far", 1
+VICTIM, BAD_ROUND = 1, 1  # client 1 of TINY_REAL: "far"
 
 
 class FaultyBackend:
@@ -49,7 +49,7 @@ class FaultyBackend:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
 
-    def _poisoned_forward(self, client: str) -> Any:
+    def _poisoned_forward(self, client: int) -> Any:
         model = self.real.client_model(client)
         original = model.forward
 
@@ -60,7 +60,7 @@ class FaultyBackend:
 
         return model, original, forward
 
-    def local_update(self, client: str, round_index: int) -> Any:
+    def local_update(self, client: int, round_index: int) -> Any:
         self.round = round_index
         if self.fault in ("nan_loss", "inf_loss") and (client, round_index) == (VICTIM, BAD_ROUND):
             model, original, forward = self._poisoned_forward(client)
@@ -71,7 +71,7 @@ class FaultyBackend:
                 model.forward = original
         return self.real.local_update(client, round_index)
 
-    def encode_upload(self, client: str, **kwargs: Any) -> Any:
+    def encode_upload(self, client: int, **kwargs: Any) -> Any:
         hit = (client, self.round) == (VICTIM, BAD_ROUND)
         if self.fault == "nan_logits" and hit:
             model, original, forward = self._poisoned_forward(client)
@@ -114,7 +114,8 @@ def test_non_finite_update_is_dropped_and_the_run_continues(
     trace = _run_with(fault, scenario_file, tmp_path / "run.h5")
     assert trace.status == "completed"
     names = list(trace["clients"]["name"])
-    victim, other = names.index(VICTIM), names.index("near")
+    victim, other = names.index("far"), names.index("near")
+    assert victim == VICTIM
     bad = _events(trace, BAD_ROUND, victim)
     assert "update_skipped" in bad, bad
     assert "uplink_start" not in bad  # nothing of the poisoned round is sent
@@ -138,7 +139,8 @@ def test_undecodable_payload_is_rejected_and_excluded(scenario_file: Path,
                                                       tmp_path: Path) -> None:
     trace = _run_with("corrupt_payload", scenario_file, tmp_path / "run.h5")
     assert trace.status == "completed"
-    victim = list(trace["clients"]["name"]).index(VICTIM)
+    victim = list(trace["clients"]["name"]).index("far")
+    assert victim == VICTIM
     ev = trace["events"]
     rejected = ev[ev["kind"] == "payload_rejected"]
     assert list(zip(rejected["round"], rejected["client"], strict=True)) == [(BAD_ROUND, victim)]

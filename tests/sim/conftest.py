@@ -87,8 +87,8 @@ class ScriptedMetric:
 
 @dataclass
 class ScriptedAggregation:
-    included: list[str]
-    excluded: dict[str, str]
+    included: list[int]
+    excluded: dict[int, str]
 
 
 @dataclass
@@ -102,31 +102,31 @@ class ScriptedBackend(Backend):
     encode_flops: float = 250.0
     upload_bytes: int = 1030
     downlink_bytes: int = 480
-    calls: list[tuple[str, str, int]] = field(default_factory=list)
-    received: list[dict[str, bytes]] = field(default_factory=list)
-    budgets: list[tuple[str, float | None]] = field(default_factory=list)
+    calls: list[tuple[str, int | str, int]] = field(default_factory=list)
+    received: list[dict[int, bytes]] = field(default_factory=list)
+    budgets: list[tuple[int, float | None]] = field(default_factory=list)
     round: int = 0
 
-    def local_update(self, client: str, round_index: int) -> ScriptedUpdate:
+    def local_update(self, client: int, round_index: int) -> ScriptedUpdate:
         self.calls.append(("local_update", client, round_index))
         self.round = round_index
         return ScriptedUpdate(self.update_flops)
 
-    def encode_upload(self, client: str, *, budget_bits=None, k=None) -> ScriptedUpload:
+    def encode_upload(self, client: int, *, budget_bits=None, k=None) -> ScriptedUpload:
         self.calls.append(("encode_upload", client, self.round))
         self.budgets.append((client, budget_bits))
-        # Payload bytes carry the client name so prefixes can be checked.
-        body = (client.encode() * self.upload_bytes)[: self.upload_bytes]
+        # Payload bytes are the client's letter (client 0: b"a") so prefixes can be checked.
+        body = bytes([ord("a") + client % 26]) * self.upload_bytes
         return ScriptedUpload(body, 64, 8.0, self.encode_flops)
 
-    def aggregate(self, received: dict[str, bytes],
+    def aggregate(self, received: dict[int, bytes],
                   round_index: int) -> tuple[bytes, ScriptedAggregation]:
-        self.calls.append(("aggregate", ",".join(sorted(received)), int(round_index)))
+        self.calls.append(("aggregate", ",".join(map(str, sorted(received))), int(round_index)))
         self.received.append(dict(received))
         downlink = b"d" * self.downlink_bytes if received else b""
         return downlink, ScriptedAggregation(sorted(received), {})
 
-    def apply_downlink(self, client: str, payload: bytes) -> None:
+    def apply_downlink(self, client: int, payload: bytes) -> None:
         self.calls.append(("apply_downlink", client, len(payload)))
 
     def state_dict(self) -> dict[str, object]:
@@ -135,5 +135,5 @@ class ScriptedBackend(Backend):
     def load_state_dict(self, state: dict[str, object]) -> None:
         self.round = int(state["round"])  # type: ignore[arg-type]
 
-    def evaluate(self, client: str) -> list[ScriptedMetric]:
+    def evaluate(self, client: int) -> list[ScriptedMetric]:
         return [ScriptedMetric("own", 2.0, 7.39, 0.25), ScriptedMetric("union", 2.5, 12.2, 0.2)]

@@ -63,7 +63,7 @@ def test_deadline_cuts_uplink_and_delivers_the_whole_packets_prefix(tmp_path: Pa
     assert list(rounds["n_partial"]) == [1, 0]
     assert list(rounds["n_missed"]) == [0, 1]
     assert list(rounds["uplink_bytes"]) == [500, 0]
-    assert backend.received[0] == {"a": b"a" * 500}
+    assert backend.received[0] == {0: b"a" * 500}
     events = trace["events"]
     assert "uplink_partial" in set(events["kind"])
     np.testing.assert_allclose(rounds["end_s"].iloc[0], 1.752, atol=1e-9)
@@ -80,7 +80,7 @@ def test_client_computing_past_the_deadline_is_late_and_missed(tmp_path: Path) -
     assert "late" in kinds
     assert "busy" in kinds  # still computing round 0 when round 1 starts
     # The late work never reached the engine's encoder.
-    assert ("encode_upload", "a", 0) not in backend.calls
+    assert ("encode_upload", 0, 0) not in backend.calls
 
 
 def test_event_order_is_consistent(tmp_path: Path) -> None:

@@ -49,9 +49,10 @@ class UploadPayload:
     ``n_tokens`` of ``n_tokens_total`` public positions are carried (fewer when
     the budget cannot afford k_min everywhere); k statistics are over the sent
     tokens (0 for non-logit methods); ``flops`` [FLOP] is the encode forward pass.
+    ``client`` is the client's index.
     """
 
-    client: str
+    client: int
     round: int
     data: bytes
     n_tokens: int
@@ -70,14 +71,15 @@ class UploadPayload:
 
 @dataclass
 class AggregationReport:
-    """What one aggregation merged, excluded (client → reason) and with which weights."""
+    """What one aggregation merged, excluded (client → reason) and with which weights;
+    clients are indices (keys of ``excluded``, ``tokens``, ``weights``)."""
 
     round: int
-    included: list[str]
-    excluded: dict[str, str]
-    tokens: dict[str, int]
+    included: list[int]
+    excluded: dict[int, str]
+    tokens: dict[int, int]
     downlink_bytes: int
-    weights: dict[str, float] = field(default_factory=dict)
+    weights: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

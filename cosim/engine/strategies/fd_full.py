@@ -40,7 +40,7 @@ class FdFull(Strategy):
         log_probs = torch.log_softmax(logits.float() / tau, dim=-1).cpu().numpy()
         data = codec.encode_dense(DenseLogits(log_probs), self.config.value_format)
         T, V = log_probs.shape
-        return UploadPayload(client.spec.name, client.round, data, T, T, float(V), V, V,
+        return UploadPayload(client.model.index, client.round, data, T, T, float(V), V, V,
                              flops=flops)
 
     def decode(self, payload: bytes) -> Decoded:

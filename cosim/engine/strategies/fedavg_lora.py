@@ -42,7 +42,7 @@ class FedAvgLora(Strategy):
     def encode(self, client: EngineClient, batch: torch.Tensor, *,
                budget_bits: float | None, k: int | None) -> UploadPayload:
         data = adapters_to_bytes(client.model.adapter_state())
-        return UploadPayload(client.spec.name, client.round, data, 0, int(batch.numel()))
+        return UploadPayload(client.model.index, client.round, data, 0, int(batch.numel()))
 
     def decode(self, payload: bytes) -> Decoded:
         return Decoded(adapters_from_bytes(payload), 0, 0)

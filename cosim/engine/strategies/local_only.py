@@ -21,7 +21,7 @@ class LocalOnly(Strategy):
 
     def encode(self, client: EngineClient, batch: torch.Tensor, *,
                budget_bits: float | None, k: int | None) -> UploadPayload:
-        return UploadPayload(client.spec.name, client.round, b"", 0, int(batch.numel()))
+        return UploadPayload(client.model.index, client.round, b"", 0, int(batch.numel()))
 
     def decode(self, payload: bytes) -> Decoded:
         return Decoded(None, 0, 0)

@@ -64,7 +64,7 @@ class SparseLogitsStrategy(Strategy):
         data = codec.encode(sparse, cfg.value_format) if kplan.n_tokens else b""
         ks = kplan.k
         return UploadPayload(
-            client.spec.name, client.round, data, kplan.n_tokens, T,
+            client.model.index, client.round, data, kplan.n_tokens, T,
             float(ks.mean()) if ks.size else 0.0,
             int(ks.min()) if ks.size else 0, int(ks.max()) if ks.size else 0,
             kplan.below_k_min, sparse.hidden_dim, flops,
