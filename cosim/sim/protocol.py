@@ -99,17 +99,17 @@ class RoundProtocol:
         """The server process: every round, one after the other."""
         cfg = self.scenario
         rounds = cfg.distillation.rounds
-        for r in range(rounds):
-            yield from self._round(r, evaluate=self._evaluates(r, rounds))
+        for round_index in range(rounds):
+            yield from self._round(round_index, evaluate=self._evaluates(round_index, rounds))
         # Clients still computing a discarded round finish (and are logged late).
         yield self.env.all_of(self.client_processes)
         self.rec.flush()
 
-    def _evaluates(self, r: int, rounds: int) -> bool:
+    def _evaluates(self, round_index: int, rounds: int) -> bool:
         every = self.scenario.server.evaluate_every_rounds
-        return r == rounds - 1 or (r + 1) % every == 0
+        return round_index == rounds - 1 or (round_index + 1) % every == 0
 
-    def _round(self, r: int, evaluate: bool) -> Process:
+    def _round(self, round_index: int, evaluate: bool) -> Process:
         env, server_cfg = self.env, self.scenario.server
         t_start = env.now
         budget_s = server_cfg.round_deadline_s
@@ -118,14 +118,15 @@ class RoundProtocol:
         candidates = select_clients(server_cfg, snr, self.rng)
         selected = [c for c in candidates if self.busy_until[c] <= t_start]
         for c in sorted(set(candidates) - set(selected)):
-            self.rec.event(t_start, c, "busy", r, detail="still computing a previous round")
-        state = RoundState(r, t_start, deadline, selected)
-        self.rec.event(t_start, -1, "round_start", r, detail=f"selected={len(selected)}")
+            self.rec.event(t_start, c, "busy", round_index,
+                           detail="still computing a previous round")
+        state = RoundState(round_index, t_start, deadline, selected)
+        self.rec.event(t_start, -1, "round_start", round_index, detail=f"selected={len(selected)}")
 
         downlink = self.downlink
         state.downlink_bytes = len(downlink)
         arrivals = yield from self._downlink(state, downlink, snr)
-        self.backend.prepare_updates(r, {c: downlink for c in selected
+        self.backend.prepare_updates(round_index, {c: downlink for c in selected
                                          if not math.isinf(arrivals[c])})
         procs = [env.process(self._client(state, c, arrivals[c], downlink)) for c in selected]
         self.client_processes = [p for p in self.client_processes if p.is_alive] + procs
@@ -139,26 +140,27 @@ class RoundProtocol:
                 yield env.all_of(list(state.uplinking))
         n_missed = sum(1 for c in selected if state.outcome.get(c, "missed") == "missed")
 
-        self.downlink, report = self.backend.aggregate(state.received, r)
+        self.downlink, report = self.backend.aggregate(state.received, round_index)
         for c, reason in sorted(report.excluded.items()):  # in client index order
-            self.rec.event(env.now, c, "payload_rejected", r, detail=reason)
-        self.rec.event(env.now, -1, "aggregate", r,
+            self.rec.event(env.now, c, "payload_rejected", round_index, detail=reason)
+        self.rec.event(env.now, -1, "aggregate", round_index,
                        n_bytes=sum(len(b) for b in state.received.values()),
                        detail=f"included={len(report.included)}")
         if evaluate:
-            self._evaluate(r)
+            self._evaluate(round_index)
         self.rec.channel(self.net.channel_rows())
         self.rec.round(
-            r, start_s=t_start, deadline_s=deadline, end_s=env.now, n_selected=len(selected),
+            round_index, start_s=t_start, deadline_s=deadline, end_s=env.now,
+            n_selected=len(selected),
             n_delivered=state.count("delivered"), n_partial=state.count("partial"),
             n_missed=n_missed, uplink_bytes=state.uplink_bytes,
             downlink_bytes=state.downlink_bytes,
         )
-        self.rec.event(env.now, -1, "round_end", r)
-        if (r + 1) % self.scenario.output.flush_every_rounds == 0:
+        self.rec.event(env.now, -1, "round_end", round_index)
+        if (round_index + 1) % self.scenario.output.flush_every_rounds == 0:
             self.rec.flush()
         if self.on_round_end is not None:
-            self.on_round_end(r)
+            self.on_round_end(round_index)
 
     def _downlink(self, state: RoundState, payload: bytes, snr: np.ndarray) -> Process:
         """Send the global knowledge; returns each selected client's arrival time (inf: never)."""
@@ -178,37 +180,39 @@ class RoundProtocol:
                     arrivals[c] = result.end_s if result.complete else math.inf
         return arrivals
 
-    def _evaluate(self, r: int) -> None:
+    def _evaluate(self, round_index: int) -> None:
         clients = list(range(self.n_clients))
         self.backend.prepare_evaluation(clients)
         for c in clients:
-            self.rec.metrics(self.env.now, r, c, self.backend.evaluate(c))
+            self.rec.metrics(self.env.now, round_index, c, self.backend.evaluate(c))
 
     # ------------------------------------------------------------------ client
     def _client(self, state: RoundState, c: int, arrival_s: float, downlink: bytes) -> Process:
-        env, r = self.env, state.index
+        env, round_index = self.env, state.index
         if math.isinf(arrival_s):
-            self.rec.event(env.now, c, "downlink_missed", r)
+            self.rec.event(env.now, c, "downlink_missed", round_index)
             state.outcome[c] = "missed"
             return
         if arrival_s > env.now:
             yield env.timeout(arrival_s - env.now)
         if downlink:
-            self.rec.event(env.now, c, "downlink_done", r, n_bytes=len(downlink))
+            self.rec.event(env.now, c, "downlink_done", round_index, n_bytes=len(downlink))
             self.backend.apply_downlink(c, downlink)
 
-        self.rec.event(env.now, c, "compute_start", r)
-        update = self.backend.local_update(c, r)
+        self.rec.event(env.now, c, "compute_start", round_index)
+        update = self.backend.local_update(c, round_index)
         cost = self.compute.cost(c, update.flops, update.wall_s)
         self.busy_until[c] = env.now + cost.duration_s
         yield env.timeout(cost.duration_s)
         if update.skipped:
-            self.rec.event(env.now, c, "update_skipped", r, detail=update.reason)
+            self.rec.event(env.now, c, "update_skipped", round_index, detail=update.reason)
             state.outcome[c] = "missed"
             return
-        self.rec.event(env.now, c, "compute_done", r, detail=f"energy_j={cost.energy_j:.6g}")
+        self.rec.event(env.now, c, "compute_done", round_index,
+                       detail=f"energy_j={cost.energy_j:.6g}")
         if state.deadline_s is not None and env.now >= state.deadline_s:
-            self.rec.event(env.now, c, "late", r, detail="compute finished after the deadline")
+            self.rec.event(env.now, c, "late", round_index,
+                           detail="compute finished after the deadline")
             return
 
         snr_db = float(self.net.current_snr_db()[c])
@@ -216,7 +220,7 @@ class RoundProtocol:
         try:
             upload = self.backend.encode_upload(c, budget_bits=budget_bits)
         except FloatingPointError as exc:  # NaN/inf logits: drop this round's upload
-            self.rec.event(env.now, c, "update_skipped", r, detail=str(exc))
+            self.rec.event(env.now, c, "update_skipped", round_index, detail=str(exc))
             state.outcome[c] = "missed"
             return
         enc = self.compute.cost(c, upload.flops, 0.0)
@@ -224,25 +228,25 @@ class RoundProtocol:
         self.busy_until[c] = env.now + enc.duration_s
         if enc.duration_s > 0:
             yield env.timeout(enc.duration_s)
-        self.rec.event(env.now, c, "encode", r, n_bytes=len(upload.data), k=upload.k_mean,
+        self.rec.event(env.now, c, "encode", round_index, n_bytes=len(upload.data), k=upload.k_mean,
                        tokens=upload.n_tokens, snr_db=snr_db,
                        detail=f"budget_bits={budget_bits:.6g}" if budget_bits is not None else "")
         if not upload.data:
             if upload.below_k_min:
                 # The budget left affords no whole token record: a miss, not a choice.
-                self.rec.event(env.now, c, "no_budget", r, detail="no token record fits")
+                self.rec.event(env.now, c, "no_budget", round_index, detail="no token record fits")
                 state.outcome[c] = "missed"
             else:
                 state.outcome[c] = "no_upload"  # local_only: nothing to send
             return
         if state.deadline_s is not None and env.now >= state.deadline_s:
-            self.rec.event(env.now, c, "late", r, n_bytes=len(upload.data),
+            self.rec.event(env.now, c, "late", round_index, n_bytes=len(upload.data),
                            detail="encoding finished after the deadline")
             return
-        self.rec.event(env.now, c, "uplink_start", r, n_bytes=len(upload.data))
+        self.rec.event(env.now, c, "uplink_start", round_index, n_bytes=len(upload.data))
         state.uplinking.append(env.active_process)
         result: TransferResult = yield self.net.uplink(
-            c, len(upload.data), state.deadline_s, round_index=r
+            c, len(upload.data), state.deadline_s, round_index=round_index
         )
         self.rec.transfer(result)
         delivered = result.delivered_bytes
@@ -253,7 +257,7 @@ class RoundProtocol:
             kind, state.outcome[c] = "uplink_partial", "partial"
         else:
             kind, state.outcome[c] = "uplink_missed", "missed"
-        self.rec.event(result.end_s, c, kind, r, n_bytes=delivered)
+        self.rec.event(result.end_s, c, kind, round_index, n_bytes=delivered)
         if delivered > 0:
             state.received[c] = upload.data[:delivered]
 

@@ -70,9 +70,9 @@ def run_wireless(
                        detail=f"{result.delivered_bytes}/{result.size_bytes} B")
 
     def client(c: int) -> Generator[simpy.Event, object, None]:
-        r = 0
-        while r < n_rounds:
-            start = r * tr.period_s
+        round_index = 0
+        while round_index < n_rounds:
+            start = round_index * tr.period_s
             if env.now < start:
                 yield env.timeout(start - env.now)
             end_of_period = min(start + tr.period_s, horizon)
@@ -86,15 +86,15 @@ def run_wireless(
                 if deadline is not None:
                     deadline = min(deadline, horizon)
             snr = float(net.current_snr_db()[c])
-            recorder.event(env.now, c, "uplink_start", r, n_bytes=size or 0, snr_db=snr,
+            recorder.event(env.now, c, "uplink_start", round_index, n_bytes=size or 0, snr_db=snr,
                            detail="full buffer" if size is None else "")
-            result = yield net.uplink(c, size, deadline_s=deadline, round_index=r)
+            result = yield net.uplink(c, size, deadline_s=deadline, round_index=round_index)
             write(result)  # type: ignore[arg-type]
-            r = max(r + 1, math.ceil(env.now / tr.period_s - 1e-9))
+            round_index = max(round_index + 1, math.ceil(env.now / tr.period_s - 1e-9))
 
     def rounds() -> Generator[simpy.Event, object, None]:
-        for r in range(1, n_rounds + 1):
-            yield env.timeout(min(r * tr.period_s, horizon) - env.now)
+        for round_index in range(1, n_rounds + 1):
+            yield env.timeout(min(round_index * tr.period_s, horizon) - env.now)
             recorder.channel(net.channel_rows())
             recorder.flush()
 
