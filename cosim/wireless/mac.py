@@ -28,8 +28,8 @@ When one link fills the whole band (flat channel, no ARQ backlog, and either no
 retransmission due or a single one that takes every RB) the slot is done with
 scalar arithmetic (:meth:`MacEngine._single`, :meth:`MacEngine._single_retx`):
 the same decisions and numbers as the general path at a fraction of the cost.
-When every backlogged link gets a share each slot (uplink power split), up to one
-HARQ round trip of slots is done at once (:mod:`cosim.wireless.window`).
+When every backlogged link gets a share each slot (uplink power split), up to
+several HARQ round trips of slots are done at once (:mod:`cosim.wireless.window`).
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ class TbLog:
         self.n_subbands = n_subbands
         # rows_of's cache: rows change only by appending (n grows) or compact (generation)
         self._generation = 0
-        self._last_scan: tuple[int, int] | None = None
-        self._groups: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
+        self._last_scan = -1  # generation of the last plain scan
+        # (generation, lo, n0, order, keys): rows [lo, n0) grouped by transfer
+        self._groups: tuple[int, int, int, np.ndarray, np.ndarray] | None = None
         self._alloc_cols(capacity)
 
     def _alloc_cols(self, cap: int) -> None:
@@ -103,26 +104,43 @@ class TbLog:
     def rows_of(self, transfer: int, first_row: int = 0) -> np.ndarray:
         """Row ids of ``transfer``'s TBs (searching from ``first_row``), ascending.
 
-        A scan of the rows from ``first_row``; when asked again with no rows added or
-        dropped since (e.g. many transfers cut off at once), the rows are grouped by
-        transfer once (a stable sort) and later calls are two binary searches.
+        The first call after a compaction scans the rows from ``first_row``. From
+        the second on, rows ``[lo, n₀)`` are grouped by transfer (a stable sort; a
+        radix sort on 16-bit keys when the ids span less than 2¹⁶) and a call is two
+        binary searches there plus a scan of the rows appended since, ``[n₀, n)``;
+        the groups are rebuilt when that tail outgrows them (and 4096 rows) or
+        ``first_row < lo``.
         """
         first_row = max(0, min(first_row, self.n))
-        version = (self.n, self._generation)
-        if self._groups is not None and self._groups[0] == version:
-            _, order, keys = self._groups
-            rows = order[np.searchsorted(keys, transfer) : np.searchsorted(keys, transfer, "right")]
-            return rows[np.searchsorted(rows, first_row) :]
-        if self._last_scan == version:
-            order = np.argsort(self.transfer[: self.n], kind="stable")
-            self._groups = (version, order, self.transfer[order])
-            return self.rows_of(transfer, first_row)
-        self._last_scan = version
-        return first_row + np.flatnonzero(self.transfer[first_row : self.n] == transfer)
+        g = self._groups
+        if g is None or g[0] != self._generation:
+            if self._last_scan != self._generation:  # one scan first: maybe the only call
+                self._last_scan = self._generation
+                return first_row + np.flatnonzero(self.transfer[first_row : self.n] == transfer)
+            g = None
+        if g is None or first_row < g[1] or self.n - g[2] > max(g[2] - g[1], 4096):
+            tr = self.transfer[first_row : self.n]
+            t0 = int(tr.min()) if tr.size else 0
+            span = int(tr.max()) - t0 if tr.size else 0
+            # same order as a stable sort of the ids: the ids minus their minimum, 16 bits
+            key = (tr - t0).astype(np.uint16) if span < 2**16 else tr
+            order = np.argsort(key, kind="stable")
+            g = self._groups = (self._generation, first_row, self.n, order, tr[order])
+        _, lo, n0, order, keys = g
+        i, j = np.searchsorted(keys, transfer), np.searchsorted(keys, transfer, "right")
+        rows = lo + order[i:j]
+        rows = rows[np.searchsorted(rows, first_row) :]
+        tail = np.flatnonzero(self.transfer[max(n0, first_row) : self.n] == transfer)
+        return np.concatenate([rows, max(n0, first_row) + tail]) if tail.size else rows
 
     def compact(self, keep: np.ndarray) -> np.ndarray:
-        """Keep rows where ``keep`` (bool ``[n]``); returns old→new row ids (-1 dropped)."""
+        """Keep rows where ``keep`` (bool ``[n]``; empty: drop all); returns old→new row
+        ids (-1 dropped)."""
         self._generation += 1
+        if not keep.size:  # drop every row (nothing to move)
+            new_id = np.full(self.n, -1, dtype=np.int64)
+            self.n = 0
+            return new_id
         new_id = np.cumsum(keep) - 1
         new_id[~keep] = -1
         m = int(keep.sum())

@@ -122,6 +122,12 @@ class TransferBook:
         bounded memory in long runs)."""
         log = self.tbs
         n = log.n
+        if all(self.tr_reported):  # nothing is kept (e.g. the last result): no rows to move
+            log.compact(np.zeros(0, dtype=bool))
+            held = self.proc_tb >= 0
+            self.proc_tb[held] = -1
+            self.tr_first_row = [0] * len(self.tr_first_row)
+            return
         reported = np.asarray(self.tr_reported, dtype=bool)
         keep = ~reported[log.transfer[:n]]
         kept_old = np.flatnonzero(keep)
