@@ -49,7 +49,7 @@ class RecordingBackend:
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
         if name not in {"local_update", "encode_upload", "aggregate", "apply_downlink",
-                        "evaluate", "prepare_updates", "prepare_evaluation"}:
+                        "evaluate", "commit_update", "prepare_updates", "prepare_evaluation"}:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:

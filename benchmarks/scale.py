@@ -162,7 +162,7 @@ def build_engine(args: argparse.Namespace, clients: int) -> Any:
         scenario.write_text(scale_yaml(args, clients))
         loaded = load_scenario(scenario)
     start = time.perf_counter()
-    backend = build_backend(loaded.config)
+    backend = build_backend(loaded.config, hold_updates=False)
     print(f"{clients} clients: engine build {time.perf_counter() - start:.1f} s", flush=True)
     return backend
 

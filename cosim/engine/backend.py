@@ -76,11 +76,17 @@ class DistillationBackend(Backend):
         distillation: DistillationConfig,
         seed: int,
         owned: Collection[str] | None = None,
+        hold_updates: bool = False,
     ) -> None:
         """``owned``: build only these clients' models (None: all). Data, seeds and
         adapter initialisations are those of the full engine, so an engine per
         worker of :mod:`cosim.engine.parallel` computes bit for bit what the
-        full engine would; with ``owned=()`` it only aggregates."""
+        full engine would; with ``owned=()`` it only aggregates.
+
+        ``hold_updates``: until :meth:`commit_update`, :meth:`evaluate` scores a
+        client's weights from before its last update (the co-simulation's causal
+        evaluation; the weights before are kept for that time only).
+        """
         if not clients:
             raise ScenarioError("clients: the engine needs at least one client")
         names = [c.name for c in clients]
@@ -128,6 +134,9 @@ class DistillationBackend(Backend):
                               if self.strategy.shared_init else index)
                 self._clients[spec.name] = self._make_client(spec, index, init_index, seq)
         self.round = 0
+        self.hold_updates = hold_updates
+        #: Client name → its trainable weights before an update not yet committed.
+        self.held: dict[str, list[torch.Tensor]] = {}
 
     # ---- construction -------------------------------------------------
     def _make_client(
@@ -218,10 +227,20 @@ class DistillationBackend(Backend):
         cfg = self.config
         knowledge = state.knowledge if self.strategy.distils else None
         public = self.public_batch(knowledge.public_round) if knowledge is not None else None
-        return state.trainer.update(
+        name = state.spec.name
+        self.held.pop(name, None)  # a new update starts after the last one finished
+        before = [p.detach().clone() for p in state.trainer.params] if self.hold_updates else None
+        report = state.trainer.update(
             round_index, cfg.local_steps, state.rng,
             LossWeights(cfg.alpha, cfg.beta, cfg.temperature), knowledge, public,
         )
+        if before is not None and not report.skipped:  # a skipped update changed nothing
+            self.held[name] = before
+        return report
+
+    def commit_update(self, client: int) -> None:
+        """From now on :meth:`evaluate` scores ``client``'s updated weights."""
+        self.held.pop(self._state(client).spec.name, None)
 
     @torch.no_grad()
     def encode_upload(
@@ -318,7 +337,20 @@ class DistillationBackend(Backend):
         L = self.data_config.seq_len
         own = self.data.tests[self.data.own_domain[state.spec.name]][: max(1, budget // L)]
         splits = {"own": own, "union": self.data.union_test(budget)}
-        rows = evaluate_client(state.model, splits, self.config.batch_size * 2)
+        before = self.held.get(state.spec.name)
+        if before is None:
+            rows = evaluate_client(state.model, splits, self.config.batch_size * 2)
+        else:  # an update still running in simulated time: score the weights before it
+            params = state.trainer.params
+            with torch.no_grad():
+                after = [p.detach().clone() for p in params]
+                for p, w in zip(params, before, strict=True):
+                    p.copy_(w)
+                try:
+                    rows = evaluate_client(state.model, splits, self.config.batch_size * 2)
+                finally:
+                    for p, w in zip(params, after, strict=True):
+                        p.copy_(w)
         state.trainer.check_learning(rows)  # warns once if the client cannot beat uniform
         return rows
 

@@ -48,7 +48,8 @@ from cosim.errors import CosimError, ScenarioError
 from cosim.sim.backend import Backend
 
 # Calls that change a client's state (journaled for rebuilding a lost worker).
-_MUTATING = frozenset({"update", "apply_downlink", "local_update", "encode_upload"})
+_MUTATING = frozenset({"update", "apply_downlink", "local_update", "encode_upload",
+                       "commit_update"})
 
 
 @dataclass
@@ -84,7 +85,9 @@ class ParallelBackend(Backend):
         seed: int,
         config: ParallelConfig,
         executor: Executor | None = None,
+        hold_updates: bool = False,
     ) -> None:
+        """``hold_updates``: as for :class:`DistillationBackend`, on every worker."""
         # Validates the clients and method; aggregates (it holds no client).
         self.server = DistillationBackend(clients, data, distillation, seed, owned=())
         names = [c.name for c in clients]
@@ -96,7 +99,7 @@ class ParallelBackend(Backend):
         self.groups = [names[w::n] for w in range(n)]
         self.owner = [i % n for i in range(len(names))]
         self.threads = default_threads(config, n)
-        spec = EngineSpec(tuple(clients), data, distillation, seed, self.threads)
+        spec = EngineSpec(tuple(clients), data, distillation, seed, self.threads, hold_updates)
         self.executor = executor or make_executor(config, spec, self.groups)
         self._inflight: dict[int, _Task] = {}
         self._announced: dict[int, _Task] = {}
@@ -246,6 +249,9 @@ class ParallelBackend(Backend):
         if task is None:
             return self._call(client, "evaluate")
         return self._finish(task)
+
+    def commit_update(self, client: int) -> None:
+        self._call(client, "commit_update")
 
     def model_size(self, client: int) -> tuple[int, int]:
         return self._call(client, "model_size")

@@ -35,6 +35,7 @@ class EngineSpec:
     distillation: DistillationConfig
     seed: int
     threads: int
+    hold_updates: bool = False
 
 
 class WorkerEngine:
@@ -51,7 +52,8 @@ class WorkerEngine:
         torch.set_num_threads(spec.threads)
         self.owned = list(owned)
         self.engine = DistillationBackend(
-            list(spec.clients), spec.data, spec.distillation, spec.seed, owned=set(owned)
+            list(spec.clients), spec.data, spec.distillation, spec.seed, owned=set(owned),
+            hold_updates=spec.hold_updates,
         )
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> tuple[bool, Any]:
@@ -82,6 +84,9 @@ class WorkerEngine:
 
     def _evaluate(self, client: int) -> Any:
         return self.engine.evaluate(client)
+
+    def _commit_update(self, client: int) -> None:
+        self.engine.commit_update(client)
 
     def _model_size(self, client: int) -> tuple[int, int]:
         return self.engine.model_size(client)

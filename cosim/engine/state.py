@@ -35,6 +35,9 @@ def engine_state(backend: DistillationBackend) -> dict[str, Any]:
             "optimizer": st.trainer.optimizer.state_dict(),
             "rng": st.rng.bit_generator.state,
             "round": st.round,
+            # weights before an update still running in simulated time (else None)
+            "held": ([w.clone() for w in backend.held[name]] if name in backend.held
+                     else None),
         }
     return {"round": backend.round, "clients": clients}
 
@@ -55,3 +58,8 @@ def load_engine_state(backend: DistillationBackend, state: dict[str, Any]) -> No
         st.trainer.optimizer.load_state_dict(saved["optimizer"])
         st.rng.bit_generator.state = saved["rng"]
         st.round = int(saved["round"])
+        held = saved.get("held")
+        if held is None:
+            backend.held.pop(name, None)
+        else:
+            backend.held[name] = [w.clone() for w in held]

@@ -109,7 +109,22 @@ class Backend(ABC):
 
     @abstractmethod
     def evaluate(self, client: int) -> list[MetricLike]:
-        """Metric rows of ``client`` (e.g. own-domain and union splits)."""
+        """Metric rows of ``client`` (e.g. own-domain and union splits).
+
+        A backend that holds updates (see :meth:`commit_update`) scores the model
+        as it was before an update not yet committed.
+        """
+
+    def commit_update(self, client: int) -> None:
+        """The simulated compute of ``client``'s last ``local_update`` has finished.
+
+        The co-simulation calls this at ``compute_done``. A backend built to hold
+        updates (the real engine under ``cosim run``) keeps scoring the model as it
+        was before that update until then, so an evaluation at simulated time t
+        never sees training that finishes after t. Uploads are encoded only after
+        the commit. The default does nothing.
+        """
+        return
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:

@@ -86,15 +86,21 @@ def build_network(
                            uplink_source=build_uplink_source(loaded, len(distances), span))
 
 
-def build_backend(scenario: Scenario) -> Backend:
+def build_backend(scenario: Scenario, hold_updates: bool = True) -> Backend:
     """The real distillation engine (imports torch), serial or on the workers of
-    ``engine.parallel`` (:mod:`cosim.engine.parallel`)."""
+    ``engine.parallel`` (:mod:`cosim.engine.parallel`).
+
+    ``hold_updates``: evaluations score a client's model without an update until
+    the round protocol commits it at ``compute_done`` (see ``Backend.commit_update``);
+    False for callers that drive the engine without the protocol.
+    """
     parallel = scenario.engine.parallel
     if parallel.executor != "serial":
         from cosim.engine.parallel import ParallelBackend
 
         return ParallelBackend(scenario.engine_clients(), scenario.data,
-                               scenario.distillation, scenario.seed, parallel)
+                               scenario.distillation, scenario.seed, parallel,
+                               hold_updates=hold_updates)
     from cosim.engine.backend import DistillationBackend
 
     if parallel.threads is not None:
@@ -102,7 +108,8 @@ def build_backend(scenario: Scenario) -> Backend:
 
         torch.set_num_threads(parallel.threads)
     return DistillationBackend(
-        scenario.engine_clients(), scenario.data, scenario.distillation, scenario.seed
+        scenario.engine_clients(), scenario.data, scenario.distillation, scenario.seed,
+        hold_updates=hold_updates,
     )
 
 

@@ -183,6 +183,10 @@ class JournaledBackend(Backend):
         self.live.apply_downlink(client, payload)
         self.applied[client] = payload
 
+    def commit_update(self, client: int) -> None:
+        if not self._replay:  # else the engine state loaded by go_live already says it
+            self.live.commit_update(client)
+
     def evaluate(self, client: int) -> list[MetricLike]:
         if self._replay:
             rows = self._next("evaluate", client)[2]

@@ -204,6 +204,9 @@ class RoundProtocol:
         cost = self.compute.cost(c, update.flops, update.wall_s)
         self.busy_until[c] = env.now + cost.duration_s
         yield env.timeout(cost.duration_s)
+        # Only now, in simulated time, does the update exist: evaluations before this
+        # scored the model without it.
+        self.backend.commit_update(c)
         if update.skipped:
             self.rec.event(env.now, c, "update_skipped", round_index, detail=update.reason)
             state.outcome[c] = "missed"

@@ -239,3 +239,29 @@ def test_bad_client_lists() -> None:
         _backend("local_only").local_update(3, 0)
     with pytest.raises(ScenarioError, match="unknown client 'gpt2'"):
         _backend("local_only").local_update("gpt2", 0)  # type: ignore[arg-type]
+
+
+def test_held_update_is_not_scored_until_committed_and_survives_checkpoints() -> None:
+    """Causal evaluation: an update still running in simulated time is not scored."""
+    engine = DistillationBackend(tiny_clients(), TINY_DATA, tiny_distillation("local_only"), 0,
+                                 hold_updates=True)
+    before = engine.evaluate(GPT2)
+    report = engine.local_update(GPT2, 0)
+    assert not report.skipped
+    assert engine.evaluate(GPT2) == before  # the update is still computing
+    state = engine.state_dict()  # a checkpoint while it is
+    engine.commit_update(GPT2)
+    after = engine.evaluate(GPT2)
+    assert [r.loss for r in after] != [r.loss for r in before]
+    assert engine.evaluate(GPT2) == after  # scoring restored the updated weights
+
+    resumed = DistillationBackend(tiny_clients(), TINY_DATA, tiny_distillation("local_only"),
+                                  0, hold_updates=True)
+    resumed.load_state_dict(state)
+    assert resumed.evaluate(GPT2) == before
+    resumed.commit_update(GPT2)
+    assert resumed.evaluate(GPT2) == after
+    # Without holding (a driver that calls no commit), the update is scored at once.
+    plain = DistillationBackend(tiny_clients(), TINY_DATA, tiny_distillation("local_only"), 0)
+    plain.local_update(GPT2, 0)
+    assert plain.evaluate(GPT2) == after

@@ -123,3 +123,41 @@ def test_selection_policies_run(tmp_path: Path, selection: str) -> None:
     if selection == "best_m":  # client a is nearer: higher SNR
         uploads = trace["events"][trace["events"]["kind"] == "uplink_start"]
         assert set(uploads["client"]) == {0}
+
+
+def test_updates_are_committed_at_compute_done_so_evaluation_is_causal(tmp_path: Path) -> None:
+    """A client still computing when its round is evaluated is scored without the update:
+    the protocol commits an update only when its simulated compute finishes."""
+    order: list[tuple[str, int, float]] = []
+
+    class Recording(ScriptedBackend):
+        def commit_update(self, client: int) -> None:
+            order.append(("commit", client, self.round))
+
+        def evaluate(self, client: int):
+            order.append(("evaluate", client, self.round))
+            return super().evaluate(client)
+
+        def local_update(self, client: int, round_index: int):
+            order.append(("update", client, round_index))
+            return super().local_update(client, round_index)
+
+    backend = Recording(update_flops=3000.0)  # 3 s of compute, deadline 2 s: spans a round end
+    trace = _run(tmp_path, DETERMINISTIC, backend,
+                 ["server.round_deadline_s=2.0", "distillation.rounds=3"])
+    done = trace["events"].query("kind == 'compute_done'")
+    assert len(done) == sum(1 for call, _, _ in order if call == "commit") > 0
+    # Per client, updates and commits alternate; an evaluation between an update and its
+    # commit happened while that update was still running in simulated time.
+    pending: dict[int, bool] = {}
+    evaluated_while_pending = 0
+    for call, client, _ in order:
+        if call == "update":
+            assert not pending.get(client), "an update started before the last one finished"
+            pending[client] = True
+        elif call == "commit":
+            assert pending.get(client), "a commit without an update"
+            pending[client] = False
+        elif pending.get(client):
+            evaluated_while_pending += 1
+    assert evaluated_while_pending > 0  # the 3 s compute spans the round-0 evaluation
