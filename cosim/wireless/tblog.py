@@ -133,14 +133,14 @@ class TbLog:
         tail = np.flatnonzero(self.transfer[max(n0, first_row) : self.n] == transfer)
         return np.concatenate([rows, max(n0, first_row) + tail]) if tail.size else rows
 
-    def compact(self, keep: np.ndarray) -> np.ndarray:
-        """Keep rows where ``keep`` (bool ``[n]``; empty: drop all); returns old→new row
-        ids (-1 dropped)."""
+    def clear(self) -> None:
+        """Drop every row (nothing to move: cheaper than :meth:`compact` keeping none)."""
         self._generation += 1
-        if not keep.size:  # drop every row (nothing to move)
-            new_id = np.full(self.n, -1, dtype=np.int64)
-            self.n = 0
-            return new_id
+        self.n = 0
+
+    def compact(self, keep: np.ndarray) -> np.ndarray:
+        """Keep rows where ``keep`` (bool ``[n]``); returns old→new row ids (-1 dropped)."""
+        self._generation += 1
         new_id = np.cumsum(keep) - 1
         new_id[~keep] = -1
         m = int(keep.sum())

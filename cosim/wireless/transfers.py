@@ -123,9 +123,8 @@ class TransferBook:
         log = self.tbs
         n = log.n
         if all(self.tr_reported):  # nothing is kept (e.g. the last result): no rows to move
-            log.compact(np.zeros(0, dtype=bool))
-            held = self.proc_tb >= 0
-            self.proc_tb[held] = -1
+            log.clear()
+            self.proc_tb.fill(-1)
             self.tr_first_row = [0] * len(self.tr_first_row)
             return
         reported = np.asarray(self.tr_reported, dtype=bool)

@@ -39,10 +39,10 @@ from cosim.wireless.window_commit import (
     Block,
     Plan,
     WindowState,
-    _advance_rr,
-    _rr_after,
+    advance_rr,
     commit,
     resolve_block,
+    rr_after,
 )
 
 if TYPE_CHECKING:
@@ -154,9 +154,9 @@ def _plan_block(
         if sp:  # one more RB to the first `spare` eligible links in round-robin order
             r0 = snaps[-1][0]
             if r0 == w - 1:  # the common case: spare RBs in consecutive slots
-                rr = _rr_after(rr, np.flatnonzero(elig[r0] & (whole[r0] > eng.tb_header)), L)
+                rr = rr_after(rr, np.flatnonzero(elig[r0] & (whole[r0] > eng.tb_header)), L)
             elif r0 < w:
-                rr = _advance_rr(rr, elig[r0:w] & (whole[r0:w] > eng.tb_header), L)
+                rr = advance_rr(rr, elig[r0:w] & (whole[r0:w] > eng.tb_header), L)
             snaps.append((w, rr))
             idx = np.flatnonzero(el).tolist()
             j = bisect_left(idx, rr)

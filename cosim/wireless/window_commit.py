@@ -170,7 +170,7 @@ def resolve_block(eng: MacEngine, st: WindowState, plan: Plan) -> Block:
     st.buf -= total
     st.carry = plan.carry_hist[n - 1]
     r0, rr0 = [x for x in plan.snaps if x[0] < n][-1]
-    st.rr = _advance_rr(rr0, plan.sent_new[r0:n], eng.L)
+    st.rr = advance_rr(rr0, plan.sent_new[r0:n], eng.L)
     fail = ~ok
     if eng.max_tx > 1:  # a failed new TB waits on its process for the next block
         fp, fl = plan.procs[nw[fail]], nl[fail]
@@ -246,14 +246,14 @@ def commit(
     return n_w, (eng._finished(closing) if closing else [])
 
 
-def _advance_rr(rr: int, sent: np.ndarray, n_links: int) -> int:
+def advance_rr(rr: int, sent: np.ndarray, n_links: int) -> int:
     """Round-robin position after slots whose sending links are ``sent`` (bool ``[W, L]``).
 
     After each slot with senders it moves past the last sender in round-robin order
     from the current position: the largest sender below ``rr``, else the largest one.
     """
     if sent.shape[0] == 1:
-        return _rr_after(rr, np.flatnonzero(sent[0]), n_links)
+        return rr_after(rr, np.flatnonzero(sent[0]), n_links)
     if not sent.size:
         return rr
     rows, cols = np.nonzero(sent)
@@ -266,8 +266,8 @@ def _advance_rr(rr: int, sent: np.ndarray, n_links: int) -> int:
     return rr
 
 
-def _rr_after(rr: int, senders: np.ndarray, n_links: int) -> int:
-    """:func:`_advance_rr` over one slot whose sending links are ``senders`` (sorted)."""
+def rr_after(rr: int, senders: np.ndarray, n_links: int) -> int:
+    """:func:`advance_rr` over one slot whose sending links are ``senders`` (sorted)."""
     if not senders.size:
         return rr
     return (int(senders[int(senders.searchsorted(rr)) - 1]) + 1) % n_links

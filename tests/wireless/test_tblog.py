@@ -37,5 +37,5 @@ def test_rows_of_with_wide_transfer_ids():
     for _ in range(2):  # a scan, then the grouped path (ids span over 2^16)
         for t in (3, 5, 70_000, 9):
             np.testing.assert_array_equal(log.rows_of(t), np.flatnonzero(ids == t))
-    log.compact(np.zeros(0, dtype=bool))
+    log.clear()
     assert log.n == 0 and log.rows_of(5).size == 0
