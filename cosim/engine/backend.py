@@ -229,7 +229,7 @@ class DistillationBackend(Backend):
         public = self.public_batch(knowledge.public_round) if knowledge is not None else None
         name = state.spec.name
         self.held.pop(name, None)  # a new update starts after the last one finished
-        before = [p.detach().clone() for p in state.trainer.params] if self.hold_updates else None
+        before = state.trainer.weights() if self.hold_updates else None
         report = state.trainer.update(
             round_index, cfg.local_steps, state.rng,
             LossWeights(cfg.alpha, cfg.beta, cfg.temperature), knowledge, public,
@@ -341,16 +341,12 @@ class DistillationBackend(Backend):
         if before is None:
             rows = evaluate_client(state.model, splits, self.config.batch_size * 2)
         else:  # an update still running in simulated time: score the weights before it
-            params = state.trainer.params
-            with torch.no_grad():
-                after = [p.detach().clone() for p in params]
-                for p, w in zip(params, before, strict=True):
-                    p.copy_(w)
-                try:
-                    rows = evaluate_client(state.model, splits, self.config.batch_size * 2)
-                finally:
-                    for p, w in zip(params, after, strict=True):
-                        p.copy_(w)
+            after = state.trainer.weights()
+            state.trainer.load_weights(before)
+            try:
+                rows = evaluate_client(state.model, splits, self.config.batch_size * 2)
+            finally:
+                state.trainer.load_weights(after)
         state.trainer.check_learning(rows)  # warns once if the client cannot beat uniform
         return rows
 

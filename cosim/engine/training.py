@@ -170,15 +170,22 @@ class LocalTrainer:
         vocab = int(self.client.model.get_output_embeddings().weight.shape[0])
         return warn_if_not_learning(self.client.name, self.client_round, rows, vocab)
 
+    def weights(self) -> list[torch.Tensor]:
+        """A copy of the trainable weights."""
+        return [p.detach().clone() for p in self.params]
+
+    @torch.no_grad()
+    def load_weights(self, weights: list[torch.Tensor]) -> None:
+        """Copy ``weights`` (as :meth:`weights` gave them) into the trainable weights."""
+        for p, w in zip(self.params, weights, strict=True):
+            p.copy_(w)
+
     def _snapshot(self) -> tuple[list[torch.Tensor], dict]:
-        weights = [p.detach().clone() for p in self.params]
-        return weights, copy.deepcopy(self.optimizer.state_dict())
+        return self.weights(), copy.deepcopy(self.optimizer.state_dict())
 
     def _restore(self, snapshot: tuple[list[torch.Tensor], dict]) -> None:
         weights, opt_state = snapshot
-        with torch.no_grad():
-            for p, w in zip(self.params, weights, strict=True):
-                p.copy_(w)
+        self.load_weights(weights)
         self.optimizer.load_state_dict(opt_state)
 
     def update(
