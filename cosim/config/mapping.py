@@ -25,6 +25,12 @@ from cosim.config.yaml_source import Path, YamlSource
 from cosim.errors import ConfigFieldError, ScenarioError
 
 
+def is_list_index(part: str) -> bool:
+    """Whether a dotted-path part is a list index: ASCII digits only ('¹' and '٣'
+    pass ``str.isdigit`` but are names here; ``int('¹')`` fails)."""
+    return part.isascii() and part.isdigit()
+
+
 @cache
 def field_types(cls: type) -> dict[str, Any]:
     """Resolved type hints of a dataclass's init fields."""
@@ -198,7 +204,7 @@ def _build_dataclass(cls: type, value: Any, source: YamlSource, path: Path) -> A
         for name, built in kwargs.items():
             check_limit(cls.__name__, name, built)
     except ConfigFieldError as exc:
-        parts = (int(p) if p.isascii() and p.isdigit() else p for p in exc.field.split("."))
+        parts = (int(p) if is_list_index(p) else p for p in exc.field.split("."))
         raise source.error((*path, *parts), exc.message) from None
     except (ValueError, TypeError) as exc:
         raise source.error(path, str(exc)) from None

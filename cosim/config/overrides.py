@@ -14,17 +14,20 @@ import dataclasses
 import re
 from typing import Any, get_args, get_origin
 
-from cosim.config.mapping import _is_union, discriminator, field_types, suggest, union_member
+from cosim.config.mapping import (
+    _is_union,
+    discriminator,
+    field_types,
+    is_list_index,
+    suggest,
+    union_member,
+)
 from cosim.config.yaml_source import Path, YamlSource, load_yaml_text
 from cosim.errors import ScenarioError
 
 # [0-9], not \d: a list index is ASCII digits ('¹' and '٣' are \d or isdigit()).
 _PART = re.compile(r"([^.\[\]]+)|\[([0-9]+)\]")
 _KEY = re.compile(r"(?:[^.\[\]]+|\[[0-9]+\])(?:\.[^.\[\]]+|\[[0-9]+\]|\.[0-9]+)*")
-
-
-def _is_index(name: str) -> bool:
-    return name.isascii() and name.isdigit()
 
 
 def parse_override(text: str) -> tuple[Path, str]:
@@ -37,7 +40,7 @@ def parse_override(text: str) -> tuple[Path, str]:
         raise ScenarioError(f"--set {text}: malformed key {key!r}")
     parts: list[str | int] = []
     for name, index in _PART.findall(key):
-        parts.append(int(index) if index else (int(name) if _is_index(name) else name))
+        parts.append(int(index) if index else (int(name) if is_list_index(name) else name))
     return tuple(parts), raw
 
 
