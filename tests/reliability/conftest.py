@@ -3,56 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import h5py
-import numpy as np
-
+from cosim.trace import identity
 from cosim.trace.reader import RunTrace
 
-WALL_CLOCK_ATTRS = ("start_wall_time", "end_wall_time")
+WALL_CLOCK_ATTRS = frozenset({"start_wall_time", "end_wall_time"})
 
 
-def _datasets(f: h5py.File) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-
-    def visit(name: str, obj: Any) -> None:
-        if isinstance(obj, h5py.Dataset):
-            out[name] = obj[()]
-
-    f.visititems(visit)
-    return out
-
-
-def trace_differences(a: Path, b: Path, ignore_attrs: tuple[str, ...] = WALL_CLOCK_ATTRS
+def trace_differences(a: Path, b: Path, ignore_attrs: frozenset[str] = WALL_CLOCK_ATTRS
                       ) -> list[str]:
-    """Every difference between two HDF5 traces: datasets exactly, root attributes.
-
-    Datasets are compared bit for bit (NaN equal to NaN at the same place);
-    root attributes are compared except ``ignore_attrs``.
-    """
-    diffs: list[str] = []
-    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
-        da, db = _datasets(fa), _datasets(fb)
-        if set(da) != set(db):
-            diffs.append(f"datasets differ: {sorted(set(da) ^ set(db))}")
-        for name in sorted(set(da) & set(db)):
-            x, y = da[name], db[name]
-            if x.dtype != y.dtype or x.shape != y.shape:
-                diffs.append(f"/{name}: {x.dtype}{x.shape} vs {y.dtype}{y.shape}")
-                continue
-            same = (np.array_equal(x, y, equal_nan=True) if x.dtype.kind in "fc"
-                    else np.array_equal(x, y))
-            if not same:
-                bad = np.flatnonzero(x != y)
-                diffs.append(f"/{name}: {bad.size} of {x.size} values differ, first at "
-                             f"{bad[:3].tolist()}: {x[bad[:3]]!r} vs {y[bad[:3]]!r}")
-        for key in sorted(set(fa.attrs) | set(fb.attrs)):
-            if key in ignore_attrs:
-                continue
-            if fa.attrs.get(key) != fb.attrs.get(key):
-                diffs.append(f"attribute {key}: {fa.attrs.get(key)!r} vs {fb.attrs.get(key)!r}")
-    return diffs
+    """Every difference between two HDF5 traces (:func:`cosim.trace.identity.trace_differences`:
+    every dataset bit for bit, every attribute), leaving out only the wall-clock times."""
+    return identity.trace_differences(a, b, ignore_attrs)
 
 
 def round_consistency_problems(trace: RunTrace, evaluate_every: int, n_rounds_total: int,
