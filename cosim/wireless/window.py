@@ -76,14 +76,13 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
     it ends at the first slot that is not steady, after a block in which a
     transfer with no new bytes has a retransmission (a transfer whose last pending
     retransmission resolves ends it at that slot, as the per-slot loop stops after
-    a slot in which transfers finished), and after one block with ARQ.
+    a slot in which transfers finished), and at a slot where ARQ re-queues bytes.
     """
     if not window_ok(eng):
         return NOT_STEADY
     ch = eng.chunk
     k0 = ch.index(s, stop_slot, eng.chunk_slots)
-    blocks = 1 if eng.arq else MAX_BLOCKS
-    w_max = min(blocks * eng.R, stop_slot - s, ch.n - k0)
+    w_max = min(MAX_BLOCKS * eng.R, stop_slot - s, ch.n - k0)
     active = eng.need > 0
     if w_max <= 0 or not active.any():
         return NOT_STEADY
