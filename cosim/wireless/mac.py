@@ -116,6 +116,9 @@ class MacEngine(TransferBook):
         self.rr_base = np.arange(L, dtype=np.int64)
         self.rr_next = 0  # round robin resumes the cyclic link order here
         self.next_slot = 0
+        # A slot a window plan found not steady: the next window is tried after it
+        # (the per-slot path runs it), not planned again only to be refused.
+        self.not_steady_slot = -1
         self.slots_simulated = 0  # slots stepped through (idle slots are skipped)
 
     def busy(self) -> bool:
@@ -496,7 +499,7 @@ def run_lockstep(engines: list[MacEngine], stop_slot: int) -> list[list[int]]:
     single = active[0][1] if len(active) == 1 else None
     retry_at, backoff = s, 1
     while active and s < stop_slot:
-        if single is not None and s >= retry_at:
+        if single is not None and s >= retry_at and s != single.not_steady_slot:
             n, done = run_window(single, s, stop_slot)
             if n:
                 s += n

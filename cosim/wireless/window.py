@@ -93,10 +93,13 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
         n_max = min(eng.R, w_max - n_w)
         plan = _plan_block(eng, st, s + n_w, k0 + n_w, n_max, active)
         if plan is None:
+            eng.not_steady_slot = s + n_w
             break
         blk = resolve_block(eng, st, plan)
         done.append(blk)
         n_w += blk.n
+        if blk.n == plan.n < n_max:  # the plan found slot s + n_w not steady
+            eng.not_steady_slot = s + n_w
         if blk.last or blk.n < n_max:
             break
     if n_w == 0:
