@@ -350,9 +350,10 @@ class MacEngine(TransferBook):
         tr = self.tr
         # only transfers with every byte resolved can finish (usually none of them)
         cand = t_all[tr.delivered[t_all] + tr.lost[t_all] >= tr.size[t_all]]
+        if not cand.size:
+            return []
         done = []
-        for tid in np.unique(cand):
-            t = int(tid)
+        for t in sorted(set(cand.tolist())):
             if not self.tr_finished[t] and (
                 self.tr.delivered[t] + self.tr.lost[t] >= self.tr.size[t]
             ):
