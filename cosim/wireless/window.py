@@ -39,10 +39,8 @@ from cosim.wireless.window_commit import (
     Block,
     Plan,
     WindowState,
-    advance_rr,
     commit,
     resolve_block,
-    rr_after,
 )
 
 if TYPE_CHECKING:
@@ -140,39 +138,42 @@ def _plan_block(
         g1 = gam * eng.power_boost(None, share[:, None] + 1)
         bits1 = lm.rate(g1, share[:, None] + 1, mcs_wide)
     nmat = np.where(elig, share[:, None], 0)
+    # Spare RBs: one more to the first `spare` eligible links in round-robin order,
+    # which then moves past the slot's last sender. Dealt before the carry-over on
+    # the premise that every eligible link sends (its RBs carry a byte over the TB
+    # header): checked below, and the window ends at the first slot where one does not.
+    rr = st.rr
+    snaps = [(0, rr)]  # (row, round-robin position before it)
+    up_w: list[int] = []  # (slot, link) of each spare RB dealt
+    up_l: list[int] = []
+    spare_l = spare.tolist()
+    if any(spare_l):
+        rows, cols = np.nonzero(elig)
+        bounds = np.searchsorted(rows, np.arange(n_w + 1)).tolist()
+        cols_l = cols.tolist()
+        for w, sp in enumerate(spare_l):
+            idx = cols_l[bounds[w] : bounds[w + 1]]
+            j = bisect_left(idx, rr)
+            if sp:
+                snaps.append((w, rr))
+                up = (idx[j:] + idx[:j])[:sp]
+                up_w += [w] * len(up)
+                up_l += up
+            rr = (idx[j - 1] + 1) % L
+        bits[up_w, up_l] = bits1[up_w, up_l]
     whole = np.empty((n_w, L))
     carry = st.carry  # read only: row w of carry_hist is the carry after slot w
     carry_hist = np.empty((n_w, L))
     b = np.empty(L)
     rem = np.empty(L)
-    rr = st.rr
-    snaps = [(0, rr)]  # (row, round-robin position before it)
-    spare_l = spare.tolist()
-    up_w: list[int] = []  # (slot, link) of each spare RB dealt
-    up_l: list[int] = []
     for w in range(n_w):
-        el = elig[w]
-        sp = spare_l[w]
-        if sp:  # one more RB to the first `spare` eligible links in round-robin order
-            r0 = snaps[-1][0]
-            if r0 == w - 1:  # the common case: spare RBs in consecutive slots
-                rr = rr_after(rr, np.flatnonzero(elig[r0] & (whole[r0] > eng.tb_header)), L)
-            elif r0 < w:
-                rr = advance_rr(rr, elig[r0:w] & (whole[r0:w] > eng.tb_header), L)
-            snaps.append((w, rr))
-            idx = np.flatnonzero(el).tolist()
-            j = bisect_left(idx, rr)
-            up = (idx[j:] + idx[:j])[:sp]
-            up_w += [w] * sp
-            up_l += up
-            bits[w, up] = bits1[w, up]
         np.add(bits[w], carry, out=b)
         cw = carry_hist[w]
         cw[:] = carry
         if eng.fractional:
             # b ≥ 0: floor(b / 8) and b − 8 ⌊b / 8⌋ = fmod(b, 8) are exact, as one divmod
             np.divmod(b, 8, out=(whole[w], rem))
-            np.copyto(cw, rem, where=el)
+            np.copyto(cw, rem, where=elig[w])
         else:
             np.floor_divide(b, 8, out=whole[w])
         carry = cw
@@ -187,6 +188,9 @@ def _plan_block(
     np.ceil(want, out=want)
     fail = elig & ((r_share <= 0) | (want < share[:, None] + (spare > 0)[:, None]) | (left <= cap))
     bad_w = fail.any(axis=1)
+    mute = (elig & (whole <= eng.tb_header)).any(axis=1)
+    if up_w and mute.any():  # spare RBs were dealt past a slot with a silent link
+        bad_w[int(np.argmax(mute)) + 1 :] = True
     if bad_w.any():
         n_w = int(np.argmax(bad_w))
         if n_w == 0:
