@@ -46,6 +46,11 @@ from cosim.trace.schema import (
 )
 
 CHUNK_ROWS = 4096
+# Deflate level of every column (with byte shuffle for numbers). Each flush
+# compresses every table's last, partial chunk again, so compression is most of
+# a flush: level 1 writes the 100-UE benchmark's rows in 0.36 CPU-s against
+# 0.44 at level 4, for a 2.8% larger file (3.73 against 3.63 MB).
+GZIP_LEVEL = 1
 # Free space kept in reserve on the trace's file system [bytes]. HDF5 writes
 # metadata lazily, often while freeing objects, where a failed write cannot be
 # reported: on a full disk it prints errors and may crash. So appends stop with
@@ -72,7 +77,7 @@ def _create_column(group: h5py.Group, column: Column) -> h5py.Dataset:
         chunks=(CHUNK_ROWS,),
         dtype=_h5_dtype(column),
         compression="gzip",
-        compression_opts=4,
+        compression_opts=GZIP_LEVEL,
         shuffle=column.dtype != "str",
     )
     ds.attrs["units"] = column.unit
