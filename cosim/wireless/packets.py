@@ -94,45 +94,35 @@ def packet_records(
     """
     n_pk = -(-n_bytes // mtu)
     seq = np.arange(n_pk, dtype=np.int64)
-    air = np.minimum(mtu, n_bytes - seq * mtu)
+    air = np.minimum(mtu, n_bytes - seq * mtu).astype(np.int64)
+    size = np.maximum(air - header_bytes, 0)
     first_tx = np.full(n_pk, np.inf)
     delivery = np.full(n_pk, -np.inf)
+    cover = np.zeros(n_pk, dtype=np.int64)
     attempts = np.zeros(n_pk, dtype=np.int64)
-    length = log.length[rows]
     start = log.start[rows]
-    end = start + length
-    inside = (length > 0) & (start < n_bytes)
-    if not inside.all():
-        rows, start, end = rows[inside], start[inside], end[inside]
-    np.minimum(end, n_bytes, out=end)
+    end = start + log.length[rows]
+    inside = (log.length[rows] > 0) & (start < n_bytes)
+    rows, start, end = rows[inside], start[inside], np.minimum(end[inside], n_bytes)
     if rows.size:
         first_pk = start // mtu
         count = (end - 1) // mtu - first_pk + 1
-        if count.max() == 1:  # every TB inside one packet (TBs smaller than packets)
-            pk, r, piece_start, piece_end = first_pk, rows, start, end
-        else:
-            rep = np.repeat(np.arange(rows.size), count)
-            pk = first_pk[rep] + (np.arange(rep.size) - np.repeat(np.cumsum(count) - count,
-                                                                   count))
-            r = rows[rep]
-            piece_start = np.maximum(start[rep], pk * mtu)
-            piece_end = np.minimum(end[rep], (pk + 1) * mtu)
-        overlap = piece_end - piece_start
+        rep = np.repeat(np.arange(rows.size), count)
+        offset = np.arange(rep.size) - np.repeat(np.cumsum(count) - count, count)
+        pk = first_pk[rep] + offset
+        overlap = np.minimum(end[rep], (pk + 1) * mtu) - np.maximum(start[rep], pk * mtu)
+        r = rows[rep]
         np.minimum.at(first_tx, pk, log.first_slot[r] * slot_s)
         np.maximum.at(attempts, pk, log.prior[r] + log.ntx[r])
         ok = log.state[r] == OK
-        if not ok.all():
-            pk, r, overlap = pk[ok], r[ok], overlap[ok]
-        cover = np.bincount(pk, weights=overlap, minlength=n_pk)  # exact: integers < 2**53
-        np.maximum.at(delivery, pk, (log.done_slot[r] + 1) * slot_s)
-        delivered = cover >= air
-    else:
-        delivered = np.zeros(n_pk, dtype=bool)
-    first_tx[first_tx == np.inf] = np.nan
-    delivery[~delivered] = np.nan
+        np.add.at(cover, pk[ok], overlap[ok])
+        np.maximum.at(delivery, pk[ok], (log.done_slot[r[ok]] + 1) * slot_s)
+    delivered = cover >= air
+    first_tx[~np.isfinite(first_tx)] = np.nan
+    delivery = np.where(delivered, delivery, np.nan)
     return PacketRecords(
         seq=seq,
-        size_bytes=np.maximum(air - header_bytes, 0),
+        size_bytes=size,
         enqueue_s=np.full(n_pk, enqueue_s),
         first_tx_s=first_tx,
         delivery_s=delivery,
