@@ -84,12 +84,17 @@ print(json.dumps({"split": T, "heavy_imports": bad}))
 
 
 def whole_process(tree: Path, out: str) -> tuple[float, float]:
-    """Wall and CPU seconds of ``python -m cosim wireless`` on ``tree``'s code."""
+    """Wall and CPU seconds of ``python -m cosim wireless`` on ``tree``'s code.
+
+    The child runs in ``tree``: ``python -m``/``-c`` put the working directory
+    ahead of PYTHONPATH on ``sys.path``, so from another checkout's root it
+    would import that checkout's cosim instead.
+    """
     env = dict(os.environ, PYTHONPATH=str(tree))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "cosim", "wireless", str(SCENARIO), "--out", out],
-                   env=env, check=True, capture_output=True)  # fmt: skip
+                   env=env, cwd=tree, check=True, capture_output=True)  # fmt: skip
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -99,7 +104,7 @@ def whole_process(tree: Path, out: str) -> tuple[float, float]:
 def split(tree: Path, out: str) -> dict:
     """The CPU split of one run on ``tree``'s code."""
     env = dict(os.environ, PYTHONPATH=str(tree))
-    proc = subprocess.run([sys.executable, "-c", SPLIT, str(SCENARIO), out], env=env,
+    proc = subprocess.run([sys.executable, "-c", SPLIT, str(SCENARIO), out], env=env, cwd=tree,
                           check=True, capture_output=True, text=True)  # fmt: skip
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

@@ -21,8 +21,7 @@ a metric row are read through the small protocols below.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -101,8 +100,51 @@ class MemorySink:
         }
 
 
-def _empty() -> dict[str, dict[str, list[Any]]]:
-    return {t: defaultdict(list) for t in TABLES}
+class _TableBuffer:
+    """One table's buffered rows, column-wise, in order.
+
+    Each column is a list of chunks: a Python list of single-row values
+    (:meth:`row`) or an array of many rows (:meth:`rows`, kept whole rather
+    than split into Python scalars). :meth:`columns` joins the chunks as NumPy
+    converts one flat list of the same values (each chunk through
+    ``np.asarray``, then concatenated).
+    """
+
+    __slots__ = ("chunks", "n", "names", "open_list")
+
+    def __init__(self, table: str) -> None:
+        self.names = tuple(c.name for c in TABLES[table])
+        self.chunks: dict[str, list[Any]] = {name: [] for name in self.names}
+        self.n = 0  # rows buffered
+        self.open_list = False  # every column's last chunk is a list taking single rows
+
+    def row(self, values: Mapping[str, Any]) -> None:
+        if not self.open_list:
+            for name in self.names:
+                self.chunks[name].append([])
+            self.open_list = True
+        for name in self.names:
+            self.chunks[name][-1].append(values[name])
+        self.n += 1
+
+    def rows(self, columns: Mapping[str, Any]) -> None:
+        arrays = [np.asarray(columns[name]) for name in self.names]
+        self.open_list = False
+        for name, array in zip(self.names, arrays, strict=True):
+            self.chunks[name].append(array)
+        self.n += len(arrays[0])
+
+    def columns(self) -> dict[str, Any]:
+        """``{column: values}``: a list or an array per column."""
+        return {
+            name: chunks[0] if len(chunks) == 1
+            else np.concatenate([np.asarray(c) for c in chunks])
+            for name, chunks in self.chunks.items()
+        }
+
+
+def _empty() -> dict[str, _TableBuffer]:
+    return {t: _TableBuffer(t) for t in TABLES}
 
 
 class Recorder:
@@ -120,14 +162,11 @@ class Recorder:
         self.on_event: Callable[[str, int, int], None] | None = None
 
     def _row(self, table: str, values: Mapping[str, Any]) -> None:
-        buffer = self._buffers[table]
-        for column in TABLES[table]:
-            buffer[column.name].append(values[column.name])
+        self._buffers[table].row(values)
 
-    def _rows(self, table: str, columns: Mapping[str, Iterable[Any]]) -> None:
-        buffer = self._buffers[table]
-        for column in TABLES[table]:
-            buffer[column.name].extend(columns[column.name])
+    def _rows(self, table: str, columns: Mapping[str, Any]) -> None:
+        """Many rows, one array (or list) per column."""
+        self._buffers[table].rows(columns)
 
     # ------------------------------------------------------------------ tables
     def client(
@@ -178,15 +217,15 @@ class Recorder:
         p = result.packets
         n = len(p)
         self._rows("packets", {
-            "transfer": [result.transfer] * n, "client": [client] * n,
-            "round": [result.round] * n, "direction": [direction] * n, "seq": p.seq,
+            "transfer": np.full(n, result.transfer), "client": np.full(n, client),
+            "round": np.full(n, result.round), "direction": np.full(n, direction), "seq": p.seq,
             "size_bytes": p.size_bytes, "enqueue_s": p.enqueue_s, "first_tx_s": p.first_tx_s,
             "delivery_s": p.delivery_s, "attempts": p.attempts, "lost": p.lost,
         })  # fmt: skip
 
     def channel(self, rows: Mapping[str, np.ndarray]) -> None:
         """Channel samples (``time_s``, ``client``, ``snr_db``, ``rate_bps`` arrays)."""
-        self._rows("channel", {name: np.asarray(rows[name]).tolist()
+        self._rows("channel", {name: rows[name]
                                for name in ("time_s", "client", "snr_db", "rate_bps")})
 
     def metrics(self, time_s: float, round_index: int, client: int,
@@ -219,6 +258,6 @@ class Recorder:
         if self.sink is None:
             return
         for table, buffer in buffers.items():
-            if buffer and len(next(iter(buffer.values()))):
-                self.sink.append(table, dict(buffer))
+            if buffer.n:
+                self.sink.append(table, buffer.columns())
         self.sink.flush()

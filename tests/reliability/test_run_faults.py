@@ -29,6 +29,7 @@ from cosim.errors import OutputError
 from cosim.scenario import load_scenario
 from cosim.sim.build import build_backend
 from cosim.sim.runner import run_scenario
+from cosim.trace import writer as trace_writer
 from cosim.trace.reader import read_trace
 from tests.conftest import cosim_command
 from tests.reliability.conftest import round_consistency_problems
@@ -151,18 +152,30 @@ def test_undecodable_payload_is_rejected_and_excluded(scenario_file: Path,
 
 
 # ---------------------------------------------------------------- disk full / unwritable
+def _on_every_write(monkeypatch: pytest.MonkeyPatch, before: Any) -> None:
+    """Call ``before()`` ahead of every HDF5 dataset write of the trace: rows go
+    through ``cosim.trace.writer._write_rows`` (h5py's low-level calls), other
+    datasets (``/_committed``) through ``h5py.Dataset.__setitem__``."""
+    def wrapped(original: Any) -> Any:
+        def write(*args: Any) -> None:
+            before()
+            original(*args)
+        return write
+
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", wrapped(h5py.Dataset.__setitem__))
+    monkeypatch.setattr(trace_writer, "_write_rows", wrapped(trace_writer._write_rows))
+
+
 def _enospc_after(monkeypatch: pytest.MonkeyPatch, n_writes: int) -> None:
     """Make HDF5 dataset writes fail with ENOSPC after ``n_writes`` successful ones."""
-    original = h5py.Dataset.__setitem__
     count = [0]
 
-    def write(self: h5py.Dataset, key: Any, value: Any) -> None:
+    def count_or_fail() -> None:
         count[0] += 1
         if count[0] > n_writes:
             raise OSError(errno.ENOSPC, "No space left on device")
-        original(self, key, value)
 
-    monkeypatch.setattr(h5py.Dataset, "__setitem__", write)
+    _on_every_write(monkeypatch, count_or_fail)
 
 
 def test_write_failure_raises_output_error_and_keeps_flushed_rounds(
@@ -175,13 +188,11 @@ def test_write_failure_raises_output_error_and_keeps_flushed_rounds(
     full = read_trace(reference)
     # Fail somewhere inside the fourth round's flush: count the writes of three rounds.
     writes: list[int] = [0]
-    original = h5py.Dataset.__setitem__
 
-    def counting(self: h5py.Dataset, key: Any, value: Any) -> None:
+    def counting() -> None:
         writes[0] += 1
-        original(self, key, value)
 
-    monkeypatch.setattr(h5py.Dataset, "__setitem__", counting)
+    _on_every_write(monkeypatch, counting)
     probe = tmp_path / "probe.h5"
     run_scenario(load_scenario(scenario, ["distillation.rounds=3"]), probe, progress=False,
                  plots=False, backend=ScriptedBackend())
