@@ -133,7 +133,9 @@ def _plan_block(
     gam = ch.gamma[kb : kb + n_w, :, 0]
     g = gam * eng.power_boost(None, share[:, None])
     r_share = lm.rate(g, share[:, None], mcs_wide)  # what the scheduler ranks by [bit]
-    bits = r_share.copy()
+    # zero bits where a link is not eligible: its carry then passes through the divmod
+    # below unchanged (0 ≤ carry < 8: divmod(carry, 8) = (0, carry) exactly)
+    bits = np.where(elig, r_share, 0.0)
     if spare.any():  # SNR and bits on one RB more, for the links spare RBs are dealt to
         g1 = gam * eng.power_boost(None, share[:, None] + 1)
         bits1 = lm.rate(g1, share[:, None] + 1, mcs_wide)
@@ -165,17 +167,15 @@ def _plan_block(
     carry = st.carry  # read only: row w of carry_hist is the carry after slot w
     carry_hist = np.empty((n_w, L))
     b = np.empty(L)
-    rem = np.empty(L)
     for w in range(n_w):
         np.add(bits[w], carry, out=b)
         cw = carry_hist[w]
-        cw[:] = carry
         if eng.fractional:
             # b ≥ 0: floor(b / 8) and b − 8 ⌊b / 8⌋ = fmod(b, 8) are exact, as one divmod
-            np.divmod(b, 8, out=(whole[w], rem))
-            np.copyto(cw, rem, where=elig[w])
+            np.divmod(b, 8, out=(whole[w], cw))
         else:
             np.floor_divide(b, 8, out=whole[w])
+            cw[:] = carry
         carry = cw
     cap = np.where(elig, np.maximum(whole.astype(np.int64) - eng.tb_header, 0), 0)
     # Steady as long as every eligible link wants its RBs (want = ⌈need_bits · share / r⌉,
