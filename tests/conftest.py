@@ -116,18 +116,27 @@ MODEL_GROUP = "models"
 _MODEL_MODULES = ("peft", "transformers.modeling_utils")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.nodeid.startswith(MODEL_TESTS):
-            item.add_marker(pytest.mark.xdist_group(MODEL_GROUP))
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook; absent under -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """Under ``--dist loadgroup``: MODEL_TESTS are one work unit, every other test its own.
+
+    xdist's loadgroup reads ``xdist_group`` marks through a node-id suffix that
+    pytest 9 no longer lets it set (every test would be its own unit), so the
+    grouping is done here, by path, on its scheduler.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModelGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return MODEL_GROUP if nodeid.startswith(MODEL_TESTS) else nodeid
+
+    return ModelGroupScheduling(config, log)  # type: ignore[arg-type]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Load the hypothesis profile before any test module is imported."""
-    # pytest-xdist registers this mark only when it is loaded (not under -p no:xdist).
-    config.addinivalue_line("markers", "xdist_group(name): run on one xdist worker "
-                            "under --dist loadgroup")
     markexpr = config.getoption("markexpr", default="") or ""
     chosen = os.environ.get("COSIM_HYPOTHESIS_PROFILE") or (
         "fast" if "not slow" in markexpr else "deep")
