@@ -27,7 +27,7 @@ demo: setup
 	$(BIN)/cosim run scenarios/quickstart.yaml
 
 test: setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=10
+	$(BIN)/python -m pytest -q -n 2 --durations=10
 
 # The fast tier: slow tests deselected, a small hypothesis budget (tests/conftest.py).
 test-fast: setup
