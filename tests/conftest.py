@@ -105,8 +105,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
                                 "(collection and start-up not included)")
 
 
-# Tests that build models run on one xdist worker (`--dist loadgroup`, as the
-# Makefile runs pytest): importing transformers' model classes and peft costs
+# Tests that build models run on one xdist worker (`--dist loadgroup`, as `make
+# test-fast` runs pytest): importing transformers' model classes and peft costs
 # about 6 CPU-s per process, which then only that worker pays. Every other test
 # module imports neither at collection (cosim.engine defers them to the
 # functions that build models); a test outside these paths that does is named
