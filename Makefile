@@ -31,7 +31,7 @@ test: setup
 
 # The fast tier: slow tests deselected, a small hypothesis budget (tests/conftest.py).
 test-fast: setup
-	$(BIN)/python -m pytest -q -n 2 -m "not slow" --durations=10
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not slow" --durations=10
 
 lint: setup
 	$(BIN)/ruff check cosim tests benchmarks

@@ -45,6 +45,11 @@ def _cpu_s() -> float:
 
 
 _CPU_START = pytest.StashKey[float]()
+_MODELS_BEFORE = pytest.StashKey[bool]()
+
+
+def _models_imported() -> bool:
+    return any(name in sys.modules for name in _MODEL_MODULES)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -52,17 +57,24 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     """Record each test's CPU seconds as the ``cpu_s`` user property of its reports.
 
     The property travels with the reports, so the totals are right under xdist too.
+    So does ``imported_models``: the test, outside MODEL_TESTS, was the first in
+    its process to import transformers' model classes or peft.
     """
     item.stash[_CPU_START] = _cpu_s()
+    item.stash[_MODELS_BEFORE] = _models_imported()
     yield
 
 
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
     if call.when == "teardown":
         item.user_properties.append(("cpu_s", _cpu_s() - item.stash[_CPU_START]))
+        if (not item.stash[_MODELS_BEFORE] and _models_imported()
+                and not item.nodeid.startswith(MODEL_TESTS)):
+            item.user_properties.append(("imported_models", True))
 
 
 _CPU_S: dict[str, float] = {}
+_STRAY_MODEL_IMPORTS: list[str] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -70,10 +82,17 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
             if key == "cpu_s":
                 _CPU_S[report.nodeid] = float(value)
+            elif key == "imported_models":
+                _STRAY_MODEL_IMPORTS.append(report.nodeid)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
                             config: pytest.Config) -> None:
+    if _STRAY_MODEL_IMPORTS:
+        terminalreporter.write_sep("=", "tests outside MODEL_TESTS that imported peft or "
+                                   "transformers' model classes (tests/conftest.py)")
+        for nodeid in _STRAY_MODEL_IMPORTS:
+            terminalreporter.write_line(nodeid)
     count = config.getoption("cpu_durations")
     if count is None or not _CPU_S:
         return
@@ -84,6 +103,36 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
         terminalreporter.write_line(f"{seconds:7.2f} CPU-s  {nodeid}")
     terminalreporter.write_line(f"{sum(_CPU_S.values()):7.1f} CPU-s in all tests "
                                 "(collection and start-up not included)")
+
+
+# Tests that build models run on one xdist worker (`--dist loadgroup`, as `make
+# test-fast` runs pytest): importing transformers' model classes and peft costs
+# about 6 CPU-s per process, which then only that worker pays. Every other test
+# module imports neither at collection (cosim.engine defers them to the
+# functions that build models); a test outside these paths that does is named
+# at the end of the run, as it would silently cost the other worker that time.
+MODEL_TESTS = ("tests/engine/",)
+MODEL_GROUP = "models"
+_MODEL_MODULES = ("peft", "transformers.modeling_utils")
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook; absent under -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """Under ``--dist loadgroup``: MODEL_TESTS are one work unit, every other test its own.
+
+    xdist's loadgroup reads ``xdist_group`` marks through a node-id suffix that
+    pytest 9 no longer lets it set (every test would be its own unit), so the
+    grouping is done here, by path, on its scheduler.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModelGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return MODEL_GROUP if nodeid.startswith(MODEL_TESTS) else nodeid
+
+    return ModelGroupScheduling(config, log)  # type: ignore[arg-type]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -26,15 +26,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from transformers import PreTrainedTokenizerBase
 
 from cosim.engine.config import DataConfig
 from cosim.engine.data_sources import domain_documents, user_domain_name
 from cosim.engine.model_loading import cache_root
 from cosim.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 _FINGERPRINTS: dict[int, str] = {}
 

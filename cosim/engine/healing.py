@@ -40,13 +40,16 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel
+
+if TYPE_CHECKING:  # transformers' model classes cost seconds to import
+    from transformers import PreTrainedModel
 
 HEAL_VERSION = 1
 HEAL_DOMAINS = ("shakespeare/histories", "kjv/wisdom", "fortunes/fortunes")

@@ -30,23 +30,20 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    GPT2Config,
-    LlamaConfig,
-    PretrainedConfig,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-    Qwen2Config,
-)
 
 from cosim.engine.config import ModelSpec
 from cosim.engine.presets import SMOLLM2_LAYERS, SMOLLM2_PRESET, TINY_PRESETS, TRUNCATED_PRESET
 from cosim.errors import ScenarioError
+
+# transformers' model classes cost seconds to import (torch._dynamo, torch.distributed):
+# they are imported in the functions that build or load a model, so importing the
+# engine's modules (test collection, `cosim validate`) does not pay for them.
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 VOCAB_SIZE = 49152
@@ -76,6 +73,8 @@ def smollm2_dir() -> Path:
 
 def load_tokenizer() -> PreTrainedTokenizerBase:
     """The shared SmolLM2 tokenizer, converted from the GGUF file once and cached."""
+    from transformers import AutoTokenizer
+
     cached = cache_root() / "smollm2-tokenizer"
     if (cached / "tokenizer.json").is_file():
         return AutoTokenizer.from_pretrained(str(cached))
@@ -106,6 +105,8 @@ def gguf_bar_obeys_transformers() -> Iterator[None]:
 
 
 def _load_smollm2_full() -> PreTrainedModel:
+    from transformers import AutoModelForCausalLM
+
     cached = cache_root() / "smollm2-135m"
     if (cached / "model.safetensors").is_file():
         return AutoModelForCausalLM.from_pretrained(str(cached), use_safetensors=True)
@@ -141,6 +142,8 @@ def _truncate(model: PreTrainedModel, n_layers: int) -> PreTrainedModel:
 
 def tiny_config(preset: str) -> PretrainedConfig:
     """The from-scratch config of a ``tiny-*`` preset (2 layers, width 128, V = 49152)."""
+    from transformers import GPT2Config, LlamaConfig, Qwen2Config
+
     common = {"vocab_size": VOCAB_SIZE, "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}
     if preset == "tiny-gpt2":
         return GPT2Config(n_embd=128, n_layer=2, n_head=4, n_positions=1024, **common)
@@ -207,6 +210,8 @@ def smollm2_embedding_basis(width: int) -> torch.Tensor:
 
 
 def _build_tiny(preset: str, seed: int) -> PreTrainedModel:
+    from transformers import AutoModelForCausalLM
+
     config = tiny_config(preset)
     # transformers initialises weights from torch's global RNG; fork it so the
     # init is a pure function of ``seed`` and the caller's RNG state is untouched.
@@ -262,6 +267,8 @@ def load_base_model(spec: ModelSpec, seed: int) -> PreTrainedModel:
 
 
 def _load_external(spec: ModelSpec) -> PreTrainedModel:
+    from transformers import AutoModelForCausalLM
+
     try:
         return AutoModelForCausalLM.from_pretrained(
             spec.preset,

@@ -36,11 +36,9 @@ from __future__ import annotations
 
 import warnings
 from contextlib import nullcontext
+from typing import TYPE_CHECKING
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
-from peft.utils import get_peft_model_state_dict
-from transformers import PretrainedConfig, PreTrainedModel
 
 from cosim.engine.config import ModelSpec
 from cosim.engine.model_loading import (
@@ -52,6 +50,10 @@ from cosim.engine.model_loading import (
     load_base_model,
 )
 from cosim.engine.shared_base import SharedBase
+
+if TYPE_CHECKING:  # peft and transformers' model classes cost seconds to import
+    from peft import LoraConfig, PeftModel
+    from transformers import PretrainedConfig, PreTrainedModel
 
 
 def resolve_device(name: str) -> torch.device:
@@ -100,6 +102,8 @@ class ClientModel:
         marker = f".{adapter}."
         self._params = [p for n, p in self.model.named_parameters() if marker in n + "."]
         by_ptr = {p.data_ptr(): p for p in self._params}
+        from peft.utils import get_peft_model_state_dict
+
         state = get_peft_model_state_dict(self.model, adapter_name=adapter)
         missing = [k for k, v in state.items() if v.data_ptr() not in by_ptr]
         if missing or len(state) != len(self._params):
@@ -262,6 +266,8 @@ class ModelPool:
         client as for the 2nd; ``isolate_adds=False`` lets it see all (the
         reference the tests compare with).
         """
+        import peft  # deferred (seconds to import); only model building needs it
+
         key = base_key(spec)
         index = self._count if index is None else index
         init_index = index if init_index is None else init_index
@@ -282,7 +288,7 @@ class ModelPool:
                     with warnings.catch_warnings():
                         # peft calls a transformers API deprecated in v5; not ours to fix.
                         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-                        peft_model = get_peft_model(base, lora, adapter_name=adapter)
+                        peft_model = peft.get_peft_model(base, lora, adapter_name=adapter)
                     # Inference mode (no dropout) unless a trainer switches it on.
                     peft_model.eval()
                     shared = self._bases[key] = SharedBase(peft_model, n_base, [adapter])
@@ -311,6 +317,8 @@ class ModelPool:
             all_linear=spec.preset in TINY_PRESETS or is_truncated_preset(spec.preset),
         )
         trained = default_modules_to_save(model_type) if spec.preset in TINY_PRESETS else None
+        from peft import LoraConfig
+
         return LoraConfig(
             r=spec.lora_rank,
             lora_alpha=spec.lora_alpha,

@@ -21,11 +21,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
-from peft import PeftModel
-from peft.tuners.tuners_utils import BaseTunerLayer
-from peft.utils.other import AuxiliaryTrainingWrapper
+
+if TYPE_CHECKING:  # peft costs seconds to import; index() imports it when a model exists
+    from peft import PeftModel
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.utils.other import AuxiliaryTrainingWrapper
 
 
 @dataclass
@@ -54,6 +57,9 @@ class SharedBase:
         (``client<i>``) never occur in the base's own module names. The shared
         modules are the same whether or not :meth:`only` hides adapters.
         """
+        from peft.tuners.tuners_utils import BaseTunerLayer
+        from peft.utils.other import AuxiliaryTrainingWrapper
+
         names = set(self.adapters)
         self.tuner_layers, self.wrappers, self.shared_modules = [], [], []
         owned: dict[str, list[torch.nn.Module]] = {}

@@ -235,10 +235,11 @@ def test_bad_client_lists() -> None:
     clients = tiny_clients()
     with pytest.raises(ScenarioError, match="names must be unique"):
         DistillationBackend([clients[0], clients[0]], TINY_DATA, tiny_distillation(), 0)
+    backend = _backend("local_only")  # a refused call changes nothing: one serves both
     with pytest.raises(ScenarioError, match="unknown client 3: clients are indices 0 to 2"):
-        _backend("local_only").local_update(3, 0)
+        backend.local_update(3, 0)
     with pytest.raises(ScenarioError, match="unknown client 'gpt2'"):
-        _backend("local_only").local_update("gpt2", 0)  # type: ignore[arg-type]
+        backend.local_update("gpt2", 0)  # type: ignore[arg-type]
 
 
 def test_held_update_is_not_scored_until_committed_and_survives_checkpoints() -> None:

@@ -12,7 +12,7 @@ import torch
 from cosim.engine.config import DataConfig
 from cosim.engine.data import build_federated_data, tokenize_documents
 from cosim.engine.data_sources import FORTUNE_FILES, domain_documents
-from cosim.engine.model_loading import load_tokenizer
+from cosim.engine.model_loading import cache_root, load_tokenizer
 from cosim.errors import ConfigFieldError, ScenarioError
 
 
@@ -91,8 +91,12 @@ class _Exploding:
 
 
 @pytest.fixture(scope="module")
-def token_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("tokens")
+def token_cache() -> Path:
+    # The engine's own token cache, which the backend tests fill too: entries are
+    # keyed by the text and the tokenizer, so a hit returns what tokenising would
+    # (test_tokenisation_is_cached_on_disk checks that), and these partition tests
+    # do not re-tokenise four corpora (~4 CPU-s) on every run.
+    return cache_root() / "tokens"
 
 
 def _config(cache: Path, **kw: object) -> DataConfig:

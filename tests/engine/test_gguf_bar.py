@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -11,8 +12,6 @@ from pathlib import Path
 
 import pytest
 import tqdm.auto
-from transformers import modeling_gguf_pytorch_utils as gguf_utils
-from transformers.utils import logging as hf_logging
 
 from cosim.engine.model_loading import gguf_bar_obeys_transformers
 
@@ -20,12 +19,22 @@ DESC = "Converting and de-quantizing GGUF tensors..."  # transformers' own wordi
 
 
 def _draw() -> None:
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
     for _ in gguf_utils.tqdm(range(3), desc=DESC):
         pass
 
 
 @pytest.fixture
-def bar_switch() -> Iterator[None]:
+def bar_switch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from transformers.utils import logging as hf_logging
+
+    hub_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")  # the module, not the class
+
+    # The hub reads HF_HUB_DISABLE_PROGRESS_BARS once, when first imported; if an
+    # in-process CLI test's quiet console had set it by then, the hub's half of
+    # enable_progress_bar() would warn. The switch under test is transformers' own.
+    monkeypatch.setattr(hub_tqdm, "HF_HUB_DISABLE_PROGRESS_BARS", None)
     enabled = hf_logging.is_progress_bar_enabled()
     yield
     if enabled:
@@ -36,6 +45,9 @@ def bar_switch() -> Iterator[None]:
 
 def test_bar_follows_the_switch_inside_the_conversion(
         capsys: pytest.CaptureFixture[str], bar_switch: None) -> None:
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    from transformers.utils import logging as hf_logging
+
     hf_logging.disable_progress_bar()
     _draw()  # the bare tqdm transformers uses ignores the switch: the bug
     assert DESC in capsys.readouterr().err

@@ -14,9 +14,6 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
-from peft.tuners.tuners_utils import BaseTunerLayer
-from peft.utils import get_peft_model_state_dict
-from peft.utils.other import AuxiliaryTrainingWrapper
 
 from cosim.engine.config import ModelSpec
 from cosim.engine.evaluation import evaluate_client
@@ -41,6 +38,9 @@ def _pool(isolate: bool) -> tuple[ModelPool, list[ClientModel]]:
 
 def _state(model: torch.nn.Module) -> list[tuple]:
     """Everything peft's calls decide: names, order, values, grads flags, modes, active adapters."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.utils.other import AuxiliaryTrainingWrapper
+
     out: list[tuple] = [("active", model.active_adapter, model.base_model.active_adapter)]
     for name, p in model.named_parameters():
         out.append((name, tuple(p.shape), p.requires_grad, p.detach().clone()))
@@ -102,6 +102,8 @@ def test_set_training_reaches_every_module_the_client_runs() -> None:
 
 
 def test_adapter_state_is_peft_state_dict() -> None:
+    from peft.utils import get_peft_model_state_dict  # imported lazily: see tests/conftest.py
+
     _, clients = _pool(isolate=True)
     a, b = clients[0], clients[5]  # two tiny-llama clients of rank 4
     with torch.no_grad():

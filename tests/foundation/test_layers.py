@@ -10,8 +10,7 @@ moved fails here rather than in a user's terminal.
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
+import importlib
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -85,7 +84,12 @@ def test_every_module_a_command_handler_imports_exists() -> None:
     handlers = sorted((PACKAGE / "cli").glob("*.py"))
     targets = sorted({t for p in handlers for t in _imports(p)})
     assert "cosim.sim.runner" in targets and "cosim.sim.wireless_only" in targets
-    code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
-    result = subprocess.run([sys.executable, "-c", code, *targets], cwd=REPO,
-                            capture_output=True, text=True, check=False, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    # In this process: a fresh interpreter would re-import torch (seconds) to
+    # learn the same thing; a target that does not exist raises here all the same.
+    missing = []
+    for target in targets:
+        try:
+            importlib.import_module(target)
+        except ImportError as error:
+            missing.append(f"{target}: {error}")
+    assert not missing, "\n".join(missing)
