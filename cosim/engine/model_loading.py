@@ -186,12 +186,7 @@ def smollm2_embedding_basis(width: int) -> torch.Tensor:
     cached = cache_root() / f"smollm2-embed-w{width}-n{EMBED_ROW_NORM}.npy"
     if cached.is_file():
         return torch.from_numpy(np.load(cached))
-    from gguf import GGUFReader
-    from gguf.quants import dequantize
-
-    reader = GGUFReader(str(smollm2_dir() / GGUF_FILE))
-    tensor = next(t for t in reader.tensors if t.name == "token_embd.weight")
-    full = torch.from_numpy(np.array(dequantize(tensor.data, tensor.tensor_type))).double()
+    full = _smollm2_embedding().double()
     if full.shape[0] != VOCAB_SIZE or not 1 <= width <= full.shape[1]:
         raise ScenarioError(
             f"SmolLM2 embedding {tuple(full.shape)} cannot seed a width-{width} model "
@@ -207,6 +202,27 @@ def smollm2_embedding_basis(width: int) -> torch.Tensor:
     np.save(tmp, reduced.numpy())
     tmp.replace(cached)
     return reduced
+
+
+def _smollm2_embedding() -> torch.Tensor:
+    """SmolLM2's dequantized token embedding [V, 576], fp32.
+
+    From the converted model when :func:`_load_smollm2_full` has cached it (the
+    same dequantized values, bit for bit, in milliseconds), else from the GGUF
+    file (parsing its metadata takes seconds).
+    """
+    converted = cache_root() / "smollm2-135m" / "model.safetensors"
+    if converted.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(converted), "pt") as weights:
+            return weights.get_tensor("model.embed_tokens.weight")
+    from gguf import GGUFReader
+    from gguf.quants import dequantize
+
+    reader = GGUFReader(str(smollm2_dir() / GGUF_FILE))
+    tensor = next(t for t in reader.tensors if t.name == "token_embd.weight")
+    return torch.from_numpy(np.array(dequantize(tensor.data, tensor.tensor_type)))
 
 
 def _build_tiny(preset: str, seed: int) -> PreTrainedModel:

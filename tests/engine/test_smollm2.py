@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from cosim.engine import model_loading
 from cosim.engine.config import ModelSpec
 from cosim.engine.evaluation import evaluate_sequences
 from cosim.engine.model_loading import VOCAB_SIZE, cache_root, load_base_model, load_tokenizer
@@ -101,3 +103,23 @@ def test_truncated_preset_is_healed_and_cached() -> None:
     model_id = f"{GGUF_FILE}:{(smollm2_dir() / GGUF_FILE).stat().st_size}"
     key = heal_key(4, healing_tokens(), model_id)
     assert (cache_root() / "healed" / f"{key}.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_embedding_from_the_converted_model_equals_the_gguf_dequantization(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The tiny presets' embedding basis reads SmolLM2's table from the converted model
+    # when it is cached: it must be the GGUF file's dequantized table, bit for bit.
+    load_base_model(ModelSpec("smollm2-135m"), seed=0)  # the converted copy is cached
+    with_model, bare = tmp_path / "with_model", tmp_path / "bare"
+    with_model.mkdir()
+    (with_model / "smollm2-135m").symlink_to(cache_root() / "smollm2-135m")
+    bases = []
+    for root in (with_model, bare):
+        monkeypatch.setenv("COSIM_CACHE_DIR", str(root))
+        table = model_loading._smollm2_embedding()
+        assert table.dtype == torch.float32 and table.shape == (VOCAB_SIZE, 576)
+        bases.append((table, model_loading.smollm2_embedding_basis(16)))
+    assert torch.equal(bases[0][0], bases[1][0])
+    assert torch.equal(bases[0][1], bases[1][1])
