@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 if TYPE_CHECKING:  # transformers' model classes cost seconds to import
     from transformers import PreTrainedModel
 
-HEAL_VERSION = 1
+HEAL_VERSION = 2  # 2: fitted on one thread (model_loading.single_threaded)
 HEAL_DOMAINS = ("shakespeare/histories", "kjv/wisdom", "fortunes/fortunes")
 HEAL_SEQ_LEN = 64
 HEAL_SEQUENCES = 64
@@ -166,7 +166,10 @@ def load_or_heal(
     path = cache_dir / "healed" / f"{heal_key(n_layers, tokens, model_id)}.safetensors"
     if path.is_file():
         return load_file(str(path))
-    state = heal(full, n_layers, tokens)
+    from cosim.engine.model_loading import single_threaded
+
+    with single_threaded():  # cached: the same bits whatever the first run's threads
+        state = heal(full, n_layers, tokens)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
     save_file(state, str(tmp))

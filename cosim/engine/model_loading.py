@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 VOCAB_SIZE = 49152
 EMBED_ROW_NORM = 0.6
+# In the basis cache's file name: 2 = computed on one thread (single_threaded)
+EMBED_VERSION = 2
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -181,9 +183,10 @@ def smollm2_embedding_basis(width: int) -> torch.Tensor:
     ±2.5 and the model can never leave the uniform distribution.
 
     Read from the GGUF file's ``token_embd.weight`` (no model load) and cached
-    as ``<cache>/smollm2-embed-w<width>-n<norm>.npy``.
+    as ``<cache>/smollm2-embed-v<version>-w<width>-n<norm>.npy``, computed on one
+    thread (:func:`single_threaded`).
     """
-    cached = cache_root() / f"smollm2-embed-w{width}-n{EMBED_ROW_NORM}.npy"
+    cached = cache_root() / f"smollm2-embed-v{EMBED_VERSION}-w{width}-n{EMBED_ROW_NORM}.npy"
     if cached.is_file():
         return torch.from_numpy(np.load(cached))
     full = _smollm2_embedding().double()
@@ -192,16 +195,36 @@ def smollm2_embedding_basis(width: int) -> torch.Tensor:
             f"SmolLM2 embedding {tuple(full.shape)} cannot seed a width-{width} model "
             f"(width must be in [1, {full.shape[1]}])"
         )
-    _, vectors = torch.linalg.eigh(full.T @ full)  # ascending eigenvalues
-    basis = vectors[:, -width:].flip(1)
-    signs = torch.sign(basis.gather(0, basis.abs().argmax(0, keepdim=True)))
-    reduced = full @ (basis * signs)
-    reduced = (EMBED_ROW_NORM * reduced / reduced.norm(dim=1).mean()).float().contiguous()
+    with single_threaded():  # cached: the same bits whatever the first run's threads
+        _, vectors = torch.linalg.eigh(full.T @ full)  # ascending eigenvalues
+        basis = vectors[:, -width:].flip(1)
+        signs = torch.sign(basis.gather(0, basis.abs().argmax(0, keepdim=True)))
+        reduced = full @ (basis * signs)
+        reduced = (EMBED_ROW_NORM * reduced / reduced.norm(dim=1).mean()).float().contiguous()
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npy")
     np.save(tmp, reduced.numpy())
     tmp.replace(cached)
     return reduced
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch on one intra-op thread inside; the thread count is restored after.
+
+    For artefacts computed once and cached for every later run (the embedding
+    basis, healed translators): with several threads a BLAS reduction may split
+    its sums differently, so the cache held whatever the first run's thread count
+    gave. Two threads against one changed 4 of the 786,432 values of the width-16
+    basis by up to 5.8e-11, which moved quickstart losses by 3e-8. On one thread
+    they are a function of the recipe alone (on a given CPU).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _smollm2_embedding() -> torch.Tensor:

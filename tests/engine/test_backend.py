@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from cosim.engine import backend as backend_module
 from cosim.engine import codec
 from cosim.engine.backend import DistillationBackend
 from cosim.engine.methods import adapters_from_bytes, pack_downlink, unpack_downlink
@@ -266,3 +267,33 @@ def test_held_update_is_not_scored_until_committed_and_survives_checkpoints() ->
     plain = DistillationBackend(tiny_clients(), TINY_DATA, tiny_distillation("local_only"), 0)
     plain.local_update(GPT2, 0)
     assert plain.evaluate(GPT2) == after
+
+
+def test_evaluation_runs_the_model_only_when_the_scored_weights_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A repeat evaluation of unchanged weights reuses the last rows; any change re-scores."""
+    engine = DistillationBackend(tiny_clients(), TINY_DATA, tiny_distillation("local_only"), 0,
+                                 hold_updates=True)
+    passes: list[int] = []
+    scored = backend_module.evaluate_client
+
+    def counted(*args: object, **kwargs: object) -> list:
+        passes.append(1)
+        return scored(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backend_module, "evaluate_client", counted)
+    first = engine.evaluate(GPT2)
+    assert engine.evaluate(GPT2) == first and len(passes) == 1
+    engine.local_update(GPT2, 0)
+    assert engine.evaluate(GPT2) == first and len(passes) == 1  # held: the same weights
+    engine.commit_update(GPT2)
+    updated = engine.evaluate(GPT2)
+    assert len(passes) == 2 and updated != first
+    with torch.no_grad():  # any change to a trainable weight is seen
+        engine._state(GPT2).trainer.params[0].view(-1)[0] += 1e-3
+    engine.evaluate(GPT2)
+    assert len(passes) == 3
+    # the reused rows are what scoring the same weights again gives
+    fresh = DistillationBackend(tiny_clients(), TINY_DATA, tiny_distillation("local_only"), 0)
+    assert fresh.evaluate(GPT2) == first

@@ -123,3 +123,27 @@ def test_embedding_from_the_converted_model_equals_the_gguf_dequantization(
         bases.append((table, model_loading.smollm2_embedding_basis(16)))
     assert torch.equal(bases[0][0], bases[1][0])
     assert torch.equal(bases[0][1], bases[1][1])
+
+
+@pytest.mark.slow
+def test_cached_embedding_basis_does_not_depend_on_the_thread_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Computed once and cached for every later run: two threads once gave 4 values
+    # that differed in their last bits from one thread's.
+    load_base_model(ModelSpec("smollm2-135m"), seed=0)  # the converted copy is cached
+    converted = cache_root() / "smollm2-135m"
+    threads = torch.get_num_threads()
+    bases = []
+    try:
+        for n in (1, 2):
+            root = tmp_path / f"threads{n}"
+            root.mkdir()
+            (root / "smollm2-135m").symlink_to(converted)
+            monkeypatch.setenv("COSIM_CACHE_DIR", str(root))
+            torch.set_num_threads(n)
+            bases.append(model_loading.smollm2_embedding_basis(16))
+            assert torch.get_num_threads() == n  # restored after the computation
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(bases[0], bases[1])
