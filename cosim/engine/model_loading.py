@@ -80,10 +80,43 @@ def load_tokenizer() -> PreTrainedTokenizerBase:
     cached = cache_root() / "smollm2-tokenizer"
     if (cached / "tokenizer.json").is_file():
         return AutoTokenizer.from_pretrained(str(cached))
-    tokenizer = AutoTokenizer.from_pretrained(str(smollm2_dir()), gguf_file=GGUF_FILE)
+    with gguf_parsed_once():
+        tokenizer = AutoTokenizer.from_pretrained(str(smollm2_dir()), gguf_file=GGUF_FILE)
     cached.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(cached))
     return tokenizer
+
+
+#: GGUF file path → its parsed reader, shared by the conversions of one process.
+_GGUF_READERS: dict[str, object] = {}
+
+
+@contextlib.contextmanager
+def gguf_parsed_once() -> Iterator[None]:
+    """Inside, ``gguf.GGUFReader(path)`` parses each file once per process.
+
+    transformers builds a new reader for the config, for the tokenizer and for
+    the weights; parsing SmolLM2's metadata (49,152 vocabulary strings, one
+    Python object each) takes about 3 s every time. The reader only reads its
+    memory-mapped file, so one instance serves every conversion.
+    """
+    import gguf
+
+    bare = gguf.GGUFReader
+
+    def shared(path: str | os.PathLike[str], mode: str = "r") -> object:
+        if mode != "r":
+            return bare(path, mode)
+        key = os.path.realpath(path)
+        if key not in _GGUF_READERS:
+            _GGUF_READERS[key] = bare(path, mode)
+        return _GGUF_READERS[key]
+
+    gguf.GGUFReader = shared  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = bare
 
 
 @contextlib.contextmanager
@@ -112,7 +145,7 @@ def _load_smollm2_full() -> PreTrainedModel:
     cached = cache_root() / "smollm2-135m"
     if (cached / "model.safetensors").is_file():
         return AutoModelForCausalLM.from_pretrained(str(cached), use_safetensors=True)
-    with gguf_bar_obeys_transformers():
+    with gguf_bar_obeys_transformers(), gguf_parsed_once():
         model = AutoModelForCausalLM.from_pretrained(str(smollm2_dir()), gguf_file=GGUF_FILE)
     # The dequantized weights are plain fp32; the GGUF marker would make
     # save_pretrained refuse (and later loads re-dequantize).
@@ -240,10 +273,11 @@ def _smollm2_embedding() -> torch.Tensor:
 
         with safe_open(str(converted), "pt") as weights:
             return weights.get_tensor("model.embed_tokens.weight")
-    from gguf import GGUFReader
+    import gguf
     from gguf.quants import dequantize
 
-    reader = GGUFReader(str(smollm2_dir() / GGUF_FILE))
+    with gguf_parsed_once():
+        reader = gguf.GGUFReader(str(smollm2_dir() / GGUF_FILE))
     tensor = next(t for t in reader.tensors if t.name == "token_embd.weight")
     return torch.from_numpy(np.array(dequantize(tensor.data, tensor.tensor_type)))
 

@@ -147,3 +147,19 @@ def test_cached_embedding_basis_does_not_depend_on_the_thread_count(
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(bases[0], bases[1])
+
+
+@pytest.mark.slow
+def test_the_gguf_file_is_parsed_once_per_process() -> None:
+    # transformers builds a reader for the config, the tokenizer and the weights
+    import gguf
+
+    bare = gguf.GGUFReader
+    path = str(model_loading.smollm2_dir() / model_loading.GGUF_FILE)
+    with model_loading.gguf_parsed_once():
+        first = gguf.GGUFReader(path)
+        assert gguf.GGUFReader(path) is first
+    assert gguf.GGUFReader is bare
+    with model_loading.gguf_parsed_once():  # a later conversion in the same process
+        assert gguf.GGUFReader(path) is first
+    assert any(t.name == "token_embd.weight" for t in first.tensors)
