@@ -41,6 +41,8 @@ from cosim.wireless.window_commit import (
     WindowState,
     commit,
     resolve_block,
+    row_lists,
+    rr_past,
 )
 
 if TYPE_CHECKING:
@@ -150,18 +152,14 @@ def _plan_block(
     up_l: list[int] = []
     spare_l = spare.tolist()
     if any(spare_l):
-        rows, cols = np.nonzero(elig)
-        bounds = np.searchsorted(rows, np.arange(n_w + 1)).tolist()
-        cols_l = cols.tolist()
-        for w, sp in enumerate(spare_l):
-            idx = cols_l[bounds[w] : bounds[w + 1]]
-            j = bisect_left(idx, rr)
+        for w, (sp, idx) in enumerate(zip(spare_l, row_lists(elig), strict=True)):
             if sp:
                 snaps.append((w, rr))
+                j = bisect_left(idx, rr)
                 up = (idx[j:] + idx[:j])[:sp]
                 up_w += [w] * len(up)
                 up_l += up
-            rr = (idx[j - 1] + 1) % L
+            rr = rr_past(rr, idx, L)
         bits[up_w, up_l] = bits1[up_w, up_l]
     whole = np.empty((n_w, L))
     carry = st.carry  # read only: row w of carry_hist is the carry after slot w

@@ -250,27 +250,28 @@ def advance_rr(rr: int, sent: np.ndarray, n_links: int) -> int:
     """Round-robin position after slots whose sending links are ``sent`` (bool ``[W, L]``).
 
     After each slot with senders it moves past the last sender in round-robin order
-    from the current position: the largest sender below ``rr``, else the largest one.
+    from the current position (:func:`rr_past`).
     """
-    if sent.shape[0] == 1:
-        return rr_after(rr, np.flatnonzero(sent[0]), n_links)
-    if not sent.size:
-        return rr
-    rows, cols = np.nonzero(sent)
-    bounds = np.searchsorted(rows, np.arange(sent.shape[0] + 1)).tolist()
-    cols_l = cols.tolist()
-    for w in range(sent.shape[0]):
-        seg = cols_l[bounds[w] : bounds[w + 1]]
-        if seg:
-            rr = (seg[bisect_left(seg, rr) - 1] + 1) % n_links
+    for senders in row_lists(sent):
+        rr = rr_past(rr, senders, n_links)
     return rr
 
 
-def rr_after(rr: int, senders: np.ndarray, n_links: int) -> int:
-    """:func:`advance_rr` over one slot whose sending links are ``senders`` (sorted)."""
-    if not senders.size:
+def row_lists(mask: np.ndarray) -> list[list[int]]:
+    """The columns set in each row of ``mask`` (bool ``[W, L]``), ascending."""
+    rows, cols = np.nonzero(mask)
+    bounds = np.searchsorted(rows, np.arange(mask.shape[0] + 1)).tolist()
+    cols_l = cols.tolist()
+    return [cols_l[bounds[w] : bounds[w + 1]] for w in range(mask.shape[0])]
+
+
+def rr_past(rr: int, senders: list[int], n_links: int) -> int:
+    """The round-robin position after one slot whose sending links are ``senders``
+    (ascending): past the last of them in cyclic order from ``rr``, i.e. past the
+    largest sender below ``rr``, else past the largest one; ``rr`` if none sent."""
+    if not senders:
         return rr
-    return (int(senders[int(senders.searchsorted(rr)) - 1]) + 1) % n_links
+    return (senders[bisect_left(senders, rr) - 1] + 1) % n_links
 
 
 def _pf_update(pf: PfAverage, s: int, served: np.ndarray) -> None:
