@@ -139,10 +139,15 @@ def gguf_bar_obeys_transformers() -> Iterator[None]:
         gguf_utils.tqdm = bare
 
 
+def converted_smollm2_dir() -> Path:
+    """Where the dequantized SmolLM2-135M is cached as safetensors (first load writes it)."""
+    return cache_root() / "smollm2-135m"
+
+
 def _load_smollm2_full() -> PreTrainedModel:
     from transformers import AutoModelForCausalLM
 
-    cached = cache_root() / "smollm2-135m"
+    cached = converted_smollm2_dir()
     if (cached / "model.safetensors").is_file():
         return AutoModelForCausalLM.from_pretrained(str(cached), use_safetensors=True)
     with gguf_bar_obeys_transformers(), gguf_parsed_once():
@@ -215,7 +220,7 @@ def smollm2_embedding_basis(width: int) -> torch.Tensor:
     1.4–2.1 nats above uniform). A random HF init (std 0.02) caps logits near
     ±2.5 and the model can never leave the uniform distribution.
 
-    Read from the GGUF file's ``token_embd.weight`` (no model load) and cached
+    E is read by :func:`_smollm2_embedding` (no model load); the result is cached
     as ``<cache>/smollm2-embed-v<version>-w<width>-n<norm>.npy``, computed on one
     thread (:func:`single_threaded`).
     """
@@ -267,7 +272,7 @@ def _smollm2_embedding() -> torch.Tensor:
     same dequantized values, bit for bit, in milliseconds), else from the GGUF
     file (parsing its metadata takes seconds).
     """
-    converted = cache_root() / "smollm2-135m" / "model.safetensors"
+    converted = converted_smollm2_dir() / "model.safetensors"
     if converted.is_file():
         from safetensors import safe_open
 

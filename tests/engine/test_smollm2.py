@@ -114,7 +114,8 @@ def test_embedding_from_the_converted_model_equals_the_gguf_dequantization(
     load_base_model(ModelSpec("smollm2-135m"), seed=0)  # the converted copy is cached
     with_model, bare = tmp_path / "with_model", tmp_path / "bare"
     with_model.mkdir()
-    (with_model / "smollm2-135m").symlink_to(cache_root() / "smollm2-135m")
+    converted = model_loading.converted_smollm2_dir()
+    (with_model / converted.name).symlink_to(converted)
     bases = []
     for root in (with_model, bare):
         monkeypatch.setenv("COSIM_CACHE_DIR", str(root))
@@ -132,14 +133,14 @@ def test_cached_embedding_basis_does_not_depend_on_the_thread_count(
     # Computed once and cached for every later run: two threads once gave 4 values
     # that differed in their last bits from one thread's.
     load_base_model(ModelSpec("smollm2-135m"), seed=0)  # the converted copy is cached
-    converted = cache_root() / "smollm2-135m"
+    converted = model_loading.converted_smollm2_dir()
     threads = torch.get_num_threads()
     bases = []
     try:
         for n in (1, 2):
             root = tmp_path / f"threads{n}"
             root.mkdir()
-            (root / "smollm2-135m").symlink_to(converted)
+            (root / converted.name).symlink_to(converted)
             monkeypatch.setenv("COSIM_CACHE_DIR", str(root))
             torch.set_num_threads(n)
             bases.append(model_loading.smollm2_embedding_basis(16))
