@@ -1,30 +1,22 @@
-"""A steady window's outcomes: HARQ state advanced block by block, committed once.
+"""A steady window's state and outcomes, applied to the engine at once.
 
-:mod:`cosim.wireless.window` plans a window one HARQ round trip (block, ``R``
-slots) at a time. Within a block the retransmissions due were all decided
-before it: the TB pending on process ``p = s mod R`` of a link in block j is the
-one that failed there in block j − 1 (a new TB, or a retransmission with
-``ntx < harq_max_tx``). :class:`WindowState` holds a copy of that pending-TB
-state (``[R, L]`` per field, as ``proc_tb`` and the TB log hold it), the
-buffers, the carry and the round-robin position; :func:`resolve_block` decodes
-one block's TBs on it with the per-slot path's formulas:
-
-* retransmission: ``acc ← acc + γ·boost`` (chase) or ``γ·boost``, fail iff
-  ``u[s, link] < BLER(mcs, acc)``, given up after ``harq_max_tx`` sends;
-* new TB: fail iff ``u[s, link] < BLER(mcs, γ·boost)``; a failure waits on its
-  process for the next block.
-
-:func:`commit` then applies the whole window to the engine in the per-slot
-path's order: TB rows appended slot-major then by link (the row ids handed out
-while planning), accumulated SNRs and send counts, deliveries, losses, the
-pending state, PF averages ``T ← (1 − β) T + β · bits`` slot by slot, the last
-served slots and the round-robin position.
+:mod:`cosim.wireless.window` plans a window in two passes. :class:`Harq` holds
+the first pass's per-slot layout: for each slot and link whether it
+retransmits or sends a new TB, on how many RBs, with what SNR, MCS,
+accumulated SNR and send count, and whether the TB fails, plus the chain of
+each retransmission back to the TB it repeats (a TB sent in the window, or one
+pending on a HARQ process before it). :class:`Bytes` holds the second pass's
+bytes per new TB and carry. :func:`commit` applies the window to the engine
+in the per-slot path's order: TB rows appended slot-major then by link,
+accumulated SNRs and send counts, deliveries, losses, the pending state, PF
+averages ``T ← (1 − β) T + β · bits`` slot by slot, the last served slots and
+the round-robin position.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,214 +28,160 @@ if TYPE_CHECKING:
     from cosim.wireless.scheduler import PfAverage
 
 
-class _Pending:
-    """TBs waiting on each HARQ process, ``[R, L]`` per field (row p: process p)."""
+class Harq:
+    """The first pass's layout of a window of up to ``w_max`` slots from slot ``s``.
 
-    def __init__(self, eng: MacEngine) -> None:
-        log = eng.tbs
-        self.row = eng.proc_tb.copy()  # TB log row (ids of the window's own TBs too) or -1
-        held = self.row >= 0
-        r = np.where(held, self.row, 0)
-        self.acc = log.acc[r, 0]
-        self.ntx = log.ntx[r]
-        self.mcs = log.mcs[r, 0]
-        self.rbs = np.where(held, log.rbs[r, 0], 0)
-        self.length = log.length[r]
-        self.tr = np.where(held, log.transfer[r], -1)
+    ``ext`` arrays ``[R + w_max, L]`` (``pend``, ``rbs``, ``acc``, ``mcs``, ``ntx``,
+    ``orig``): row i is HARQ process ``(s + i) mod R`` after slot ``s + i − R``
+    (rows below R: before the window). ``pend``: a TB waits there for its next
+    send; ``rbs`` its RBs (0 where none waits); ``acc``, ``mcs``, ``ntx``: the TB
+    sent in that slot (accumulated SNR, MCS, sends so far); ``orig``: the slot of
+    the window in which that TB was first sent, −1 for a TB from before it.
+    Window arrays ``[w_max, L]``: ``elig`` links sending a new TB, ``nb`` its RBs,
+    ``g`` the SNR with the power split of what each link sends, ``fail`` whether
+    it fails; per slot ``share`` and ``spare`` RBs.
+    """
 
-
-class WindowState:
-    """What the window changes, advanced block by block before the commit."""
-
-    def __init__(self, eng: MacEngine) -> None:
-        self.pend = _Pending(eng)
-        self.buf = eng.buf.copy()
-        self.sent = eng.sent.copy()
-        self.carry = eng.carry.copy()
-        self.rr = eng.rr_next
-        self.first_row = eng.tbs.n  # row id of the window's first new TB
-        self.next_row = self.first_row
+    def __init__(self, eng: MacEngine, s: int, w_max: int) -> None:
+        R, L, log = eng.R, eng.L, eng.tbs
+        e = R + w_max
+        row0 = eng.proc_tb[(s + np.arange(R)) % R]
+        held = row0 >= 0
+        r = np.where(held, row0, 0)
+        self.row0 = row0  # TB log row pending on each process before the window, or −1
+        self.len0 = log.length[r]
+        self.tr0 = np.where(held, log.transfer[r], -1)
+        self.closing = held & (self.tr0 != eng.cur)  # of transfers with no new bytes left
+        self.pend = np.zeros((e, L), dtype=bool)
+        self.pend[:R] = held
+        self.rbs = np.zeros((e, L), dtype=np.int64)
+        self.rbs[:R] = np.where(held, log.rbs[r, 0], 0)
+        self.acc = np.empty((e, L))
+        self.acc[:R] = log.acc[r, 0]
+        self.mcs = np.empty((e, L), dtype=np.int8)
+        self.mcs[:R] = log.mcs[r, 0]
+        self.ntx = np.empty((e, L), dtype=np.int64)
+        self.ntx[:R] = log.ntx[r]
+        self.orig = np.full((e, L), -1, dtype=np.int64)
+        self.slot_ids = np.arange(R)[:, None]
+        self.elig = np.zeros((w_max, L), dtype=bool)
+        self.sent = np.zeros((w_max, L), dtype=bool)  # links sending a new TB
+        self.cap = np.zeros((w_max, L), dtype=np.int64)  # its bytes
+        self.carry = np.empty((w_max, L))  # after each slot [bit]
+        self.nb = np.zeros((w_max, L), dtype=np.int64)
+        self.g = np.empty((w_max, L))
+        self.fail = np.zeros((w_max, L), dtype=bool)
+        self.share = np.zeros(w_max, dtype=np.int64)
+        self.spare = np.zeros(w_max, dtype=np.int64)
 
 
 @dataclass
-class Plan:
-    """One block as planned: slots ``sb …`` (chunk rows ``kb …``), ``n`` of them."""
+class Retx:
+    """The window's retransmissions, slot-major: slot, link, TB row, length [bytes],
+    outcome."""
 
-    sb: int
-    kb: int
-    n: int
-    procs: np.ndarray  # HARQ process of each row
-    retx: np.ndarray  # [n, L] link retransmits
-    cap: np.ndarray  # [n, L] bytes of its new TB (0: none)
-    nmat: np.ndarray  # [n, L] RBs of its new TB
-    g: np.ndarray  # [n, L] SNR with the power split [linear]
-    mcs: np.ndarray  # [n, L]
-    carry_hist: np.ndarray  # row w: carry after slot w
-    sent_new: np.ndarray  # [n', L] links sending new data (round robin)
-    snaps: list[tuple[int, int]]  # (row, round-robin position before it)
-
-
-@dataclass
-class Block:
-    """One block's outcomes: retransmissions (``r_*``) and new TBs, slot-major."""
-
-    sb: int
-    n: int
-    rw: np.ndarray
-    r_rows: np.ndarray
-    acc: np.ndarray
-    ntx: np.ndarray
-    r_ok: np.ndarray
-    give_up: np.ndarray
-    nw: np.ndarray
-    nl: np.ndarray
-    nb: np.ndarray
-    start: np.ndarray
-    tids: np.ndarray
-    nm: np.ndarray
-    mcs: np.ndarray
-    g: np.ndarray
-    ok: np.ndarray
+    w: np.ndarray
+    link: np.ndarray
     rows: np.ndarray
-    served: np.ndarray  # [n, L] bits sent (PF)
-    last: bool = False  # the window ends after this block
-    closing_done: list[int] = field(default_factory=list)
+    length: np.ndarray
+    ok: np.ndarray
+    give_up: np.ndarray
 
 
-def resolve_block(eng: MacEngine, st: WindowState, plan: Plan) -> Block:
-    """Decode the block's retransmissions and new TBs and advance ``st`` past it
-    (the block may end early: ARQ re-queues bytes, or a transfer finishes)."""
-    ch, lm, pend = eng.chunk, eng.link_model, st.pend
-    n, kb = plan.n, plan.kb
-    rw, r_links = np.nonzero(plan.retx)  # slot-major, as the per-slot path resolves them
-    last = False
-    closing_done: list[int] = []
-    r_proc = plan.procs[rw]
-    r_rows = pend.row[r_proc, r_links]
-    gr = ch.gamma[kb + rw, r_links, 0] * eng.power_boost(r_links, pend.rbs[r_proc, r_links])
-    acc = pend.acc[r_proc, r_links] + gr if eng.chase else gr
-    ntx = pend.ntx[r_proc, r_links] + 1
-    r_ok = ~(ch.u[kb + rw, r_links] < lm.bler(pend.mcs[r_proc, r_links], acc))
-    give_up = ~r_ok & (ntx >= eng.max_tx)
-    r_len = pend.length[r_proc, r_links]
-    if r_links.size:
-        cut = n
-        if eng.arq and give_up.any():  # ARQ re-queues bytes: the next slot is not steady
-            cut = int(rw[give_up].min()) + 1
-            last = True
-        # transfers with no new bytes left end when their last pending TB resolves
-        r_tr = pend.tr[r_proc, r_links]
-        closing = r_tr != eng.cur[r_links]
-        if closing.any():
-            last = True
-            resolved = r_ok | (give_up & (not eng.arq))
-            pend_tr = pend.tr[pend.row >= 0]
-            for t in np.unique(r_tr[closing]):
-                mine = r_tr == t
-                if int(mine.sum()) == int((pend_tr == t).sum()) and resolved[mine].all():
-                    cut = min(cut, int(rw[mine].max()) + 1)
-                    closing_done.append(int(t))
-        if cut < n:
-            n = cut
-            keep = rw < n
-            rw, r_links, r_proc, r_rows = rw[keep], r_links[keep], r_proc[keep], r_rows[keep]
-            acc, ntx, r_ok, give_up = acc[keep], ntx[keep], r_ok[keep], give_up[keep]
-            r_len = r_len[keep]
-        clear = r_ok | give_up
-        pend.row[r_proc[clear], r_links[clear]] = -1
-        stay = ~clear
-        pend.acc[r_proc[stay], r_links[stay]] = acc[stay]
-        pend.ntx[r_proc[stay], r_links[stay]] = ntx[stay]
-    # --- new TBs, slot-major then link order (as the per-slot path adds them)
-    nbytes = plan.cap[:n]
-    nw, nl = np.nonzero(nbytes > 0)
-    nb = nbytes[nw, nl]
-    before = np.cumsum(nbytes, axis=0) - nbytes  # bytes each link sent earlier in the block
-    start = st.sent[nl] + before[nw, nl]
-    tids = eng.cur[nl]
-    nm, mcs, g = plan.nmat[nw, nl], plan.mcs[nw, nl], plan.g[nw, nl]
-    rows = st.next_row + np.arange(nb.size)
-    st.next_row += nb.size
-    ok = ~(ch.u[kb + nw, nl] < lm.bler(mcs, g))
-    total = nbytes.sum(axis=0)
-    st.sent += total
-    st.buf -= total
-    st.carry = plan.carry_hist[n - 1]
-    r0, rr0 = [x for x in plan.snaps if x[0] < n][-1]
-    st.rr = advance_rr(rr0, plan.sent_new[r0:n], eng.L)
-    fail = ~ok
-    if eng.max_tx > 1:  # a failed new TB waits on its process for the next block
-        fp, fl = plan.procs[nw[fail]], nl[fail]
-        pend.row[fp, fl] = rows[fail]
-        pend.acc[fp, fl] = g[fail]
-        pend.ntx[fp, fl] = 1
-        pend.mcs[fp, fl] = mcs[fail]
-        pend.rbs[fp, fl] = nm[fail]
-        pend.length[fp, fl] = nb[fail]
-        pend.tr[fp, fl] = tids[fail]
-    served = np.zeros((n, eng.L))
-    served[nw, nl] = 8 * nb
-    if r_links.size:
-        served[rw, r_links] = 8 * r_len
-    return Block(
-        plan.sb, n, rw, r_rows, acc, ntx, r_ok, give_up, nw, nl, nb, start, tids, nm, mcs, g,
-        ok, rows, served, last, closing_done,
-    )  # fmt: skip
+def retransmissions(eng: MacEngine, h: Harq, n: int, cap: np.ndarray, rid: np.ndarray) -> Retx:
+    """The retransmissions of slots ``0 … n − 1``; ``rid[w, l]``: TB row of the new TB
+    sent in slot w by link l (−1: none)."""
+    R = eng.R
+    rw, rl = np.nonzero(h.pend[:n])  # slot w retransmits what row w of ext holds
+    o = h.orig[rw, rl]
+    pre = o < 0
+    oo = np.maximum(o, 0)
+    rows = np.where(pre, h.row0[rw % R, rl], rid[oo, rl])
+    length = np.where(pre, h.len0[rw % R, rl], cap[oo, rl])
+    fail = h.fail[rw, rl]
+    give_up = fail & (h.ntx[R + rw, rl] >= eng.max_tx)
+    return Retx(rw, rl, rows, length, ~fail, give_up)
+
+
+def closing_done(eng: MacEngine, h: Harq, n: int) -> tuple[int, list[int]]:
+    """``(slots, transfers)``: transfers with no new bytes left whose last pending TBs all
+    resolve in the first ``n`` slots end the window after the earliest such slot (as the
+    per-slot loop stops after a slot in which transfers finished)."""
+    if not h.closing.any():
+        return n, []
+    rw, rl = np.nonzero(h.pend[:n] & h.closing[:n])  # n ≤ R: all from before the window
+    resolved = ~h.fail[rw, rl]
+    if not eng.arq:
+        resolved |= h.ntx[eng.R + rw, rl] >= eng.max_tx
+    tr = h.tr0[rw, rl]
+    pend_tr = h.tr0[h.pend[: eng.R]]
+    ends: dict[int, int] = {}
+    for t in np.unique(tr).tolist():
+        mine = tr == t
+        if int(mine.sum()) == int((pend_tr == t).sum()) and resolved[mine].all():
+            ends[t] = int(rw[mine].max()) + 1
+    if not ends:
+        return n, []
+    first = min(ends.values())
+    return first, [t for t, end in ends.items() if end == first]
 
 
 def commit(
-    eng: MacEngine, s: int, k0: int, n_w: int, blocks: list[Block], st: WindowState
+    eng: MacEngine, s: int, k0: int, n: int, h: Harq, closing: list[int]
 ) -> tuple[int, list[int]]:
-    """Apply the window's blocks to the engine; returns ``(n_w, transfers finished)``."""
-    ch, log = eng.chunk, eng.tbs
-    if log.n != st.first_row:
-        raise RuntimeError("TB log changed while a window was planned")
-
-    def cat(xs: list[np.ndarray]) -> np.ndarray:
-        return xs[0] if len(xs) == 1 else np.concatenate(xs)
-
-    nl = cat([b.nl for b in blocks])
-    slots = cat([b.sb + b.nw for b in blocks])
-    ok = cat([b.ok for b in blocks])
+    """Apply slots ``s … s + n − 1`` to the engine; returns ``(n, transfers finished)``."""
+    ch, log, R, L = eng.chunk, eng.tbs, eng.R, eng.L
+    cap = h.cap[:n]
+    sent_new = h.sent[:n]
+    nw, nl = np.nonzero(sent_new)
+    nb = cap[nw, nl]
+    start = eng.sent[nl] + (np.cumsum(cap, axis=0) - cap)[nw, nl]
     rows = log.add(
-        nl, cat([b.tids for b in blocks]), cat([b.start for b in blocks]),
-        cat([b.nb for b in blocks]), slots, 0, cat([b.nm for b in blocks])[:, None],
-        cat([b.mcs for b in blocks])[:, None], cat([b.g for b in blocks])[:, None],
+        nl, eng.cur[nl], start, nb, s + nw, 0, h.nb[nw, nl][:, None],
+        h.mcs[R + nw, nl][:, None], h.g[nw, nl][:, None],
     )  # fmt: skip
-    for b in blocks:  # in order: a TB resent in several blocks keeps its last values
-        if b.r_rows.size:
-            log.acc[b.r_rows, 0] = b.acc
-            log.ntx[b.r_rows] = b.ntx
-    r_rows = cat([b.r_rows for b in blocks])
-    r_ok = cat([b.r_ok for b in blocks])
-    r_slots = cat([b.sb + b.rw for b in blocks])
-    _deliver(eng, r_rows[r_ok], r_slots[r_ok])
-    eng._give_up(r_rows[cat([b.give_up for b in blocks])])
-    _deliver(eng, rows[ok], slots[ok])
+    rid = np.full((n, L), -1, dtype=np.int64)
+    rid[nw, nl] = rows
+    rt = retransmissions(eng, h, n, cap, rid)
+    # a TB's accumulated SNR and send count after its last send in the window
+    rw, rl = rt.w, rt.link
+    last = ~((rw + R < n) & h.pend[R + rw, rl])
+    log.acc[rt.rows[last], 0] = h.acc[R + rw[last], rl[last]]
+    log.ntx[rt.rows[last]] = h.ntx[R + rw[last], rl[last]]
+    _deliver(eng, rt.rows[rt.ok], s + rw[rt.ok])
+    eng._give_up(rt.rows[rt.give_up])
+    ok = ~h.fail[nw, nl]
+    _deliver(eng, rows[ok], s + nw[ok])
     if eng.max_tx == 1:
         eng._give_up(rows[~ok])
-    held = st.pend.row >= 0
-    eng.proc_tb[:] = st.pend.row
-    eng.n_pending[:] = held.sum(axis=1)
-    eng.need -= eng.buf - st.buf
-    eng.buf[:] = st.buf
-    eng.sent[:] = st.sent
-    eng.carry[:] = st.carry
-    eng.rr_next = st.rr
+    # TBs left pending on each process: its last state in the window (ext rows n … n+R−1)
+    idx = np.arange(max(n, R), n + R)
+    if idx.size:
+        o = h.orig[idx]
+        held = np.where(o < 0, h.row0[idx % R], rid[np.maximum(o, 0), np.arange(L)])
+        eng.proc_tb[(s + idx) % R] = np.where(h.pend[idx], held, -1)
+    eng.n_pending[:] = (eng.proc_tb >= 0).sum(axis=1)
+    total = cap.sum(axis=0)
+    eng.sent += total
+    eng.buf -= total
+    eng.need -= total
+    eng.carry[:] = h.carry[n - 1]
+    eng.rr_next = advance_rr(eng.rr_next, sent_new, L)
     # --- per slot: served bits for PF, last served slot, samples
-    served = cat([b.served for b in blocks])
+    served = np.zeros((n, L))
+    served[nw, nl] = 8 * nb
+    served[rw, rl] = 8 * rt.length
     hit = served > 0
     seen = hit.any(axis=0)
-    last = n_w - 1 - np.argmax(hit[::-1], axis=0)
-    eng.last_served[seen] = s + last[seen]
+    last_hit = n - 1 - np.argmax(hit[::-1], axis=0)
+    eng.last_served[seen] = s + last_hit[seen]
     if ch.sample_every:
-        kk = k0 + np.arange(n_w)
-        ch.sampled.extend(kk[-s % ch.sample_every : n_w : ch.sample_every].tolist())
+        kk = k0 + np.arange(n)
+        ch.sampled.extend(kk[-s % ch.sample_every : n : ch.sample_every].tolist())
     _pf_update(eng.pf, s, served)
-    eng.next_slot = s + n_w
-    eng.slots_simulated += n_w
-    closing = blocks[-1].closing_done
-    return n_w, (eng._finished(closing) if closing else [])
+    eng.next_slot = s + n
+    eng.slots_simulated += n
+    return n, (eng._finished(closing) if closing else [])
 
 
 def advance_rr(rr: int, sent: np.ndarray, n_links: int) -> int:
