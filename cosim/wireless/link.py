@@ -64,6 +64,7 @@ class ShannonLinkModel:
         self.eta_max = cfg.max_spectral_efficiency
         self.bits_scale = rb_bandwidth_hz * slot_s
         self.bler_const = cfg.bler
+        self.fixed_bler: float | None = cfg.bler  # BLER independent of MCS and SNR
 
     def adapt(self, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(mcs, bits_per_rb)`` for linear SNR ``gamma``; bits [bit] per RB per slot."""
@@ -105,6 +106,7 @@ class CqiLinkModel(ShannonLinkModel):
 
     def __init__(self, cfg: CqiTableLink, rb_bandwidth_hz: float, slot_s: float) -> None:
         self.slope = cfg.bler_slope_per_db
+        self.fixed_bler = None
         self.thresholds_db = cqi_thresholds_db(cfg.target_bler, cfg.bler_slope_per_db)
         self.bits_per_rb = CQI_EFFICIENCY * rb_bandwidth_hz * slot_s
 
@@ -142,6 +144,7 @@ class McsTableLinkModel:
     fractional = False  # TB sizes are whole bytes
 
     def __init__(self, cfg: McsTableLink, num_rbs: int) -> None:
+        self.fixed_bler: float | None = None
         t = build_table(cfg.table, num_rbs, dmrs_re_per_prb=cfg.dmrs_re_per_rb,
                         overhead_re_per_prb=cfg.overhead_re_per_rb)  # fmt: skip
         self.table = t

@@ -98,7 +98,9 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
     k0 = ch.index(s, stop_slot, eng.chunk_slots)
     w_max = min(MAX_BLOCKS * eng.R, stop_slot - s, ch.n - k0)
     active = eng.need > 0
-    if w_max <= 0 or not active.any():
+    if w_max <= 0 or np.count_nonzero(active) < 2:
+        # (one link with data takes the whole band: the per-slot path's scalar
+        # arithmetic for that, MacEngine._single, is cheaper than a window)
         return NOT_STEADY
     cut = Cut(w_max)
     h = plan(eng, s, k0, active, cut)
@@ -110,54 +112,97 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
     return commit(eng, s, k0, n, h, done)
 
 
-def plan(eng: MacEngine, s: int, k0: int, active: np.ndarray, cut: Cut) -> Harq:
-    """Lay out slots ``s … s + cut.n − 1`` block by block; ``cut`` ends the window early:
-    at a slot that is not steady and after a slot in which ARQ re-queues bytes.
+#: HARQ round trips whose bytes are worked out together (a segment; see :func:`plan`).
+SEGMENT_BLOCKS = 4
 
-    Row ``i`` of the ``ext`` arrays of :class:`Harq` (``[R + W, L]``) is the state of
-    HARQ process ``(s + i) mod R`` after slot ``s + i − R``: rows ``0 … R − 1`` hold
-    the TBs pending before the window, row ``R + w`` what slot ``s + w`` leaves
-    pending, so slot w retransmits the TBs of row w.
+
+def plan(eng: MacEngine, s: int, k0: int, active: np.ndarray, cut: Cut) -> Harq:
+    """Lay out slots ``s … s + cut.n − 1``; ``cut`` ends the window early: at a slot
+    that is not steady and after a slot in which ARQ re-queues bytes.
+
+    Segment by segment (up to ``SEGMENT_BLOCKS`` round trips): :func:`_layout` lays
+    out its blocks premising that every eligible link sends, :func:`_bytes` works
+    out bits, carry and bytes, and the segment ends early where the premise
+    failed and mattered (:func:`_silence_cut`); the next one starts there.
     """
-    ch, lm = eng.chunk, eng.link_model
-    L, R, N = eng.L, eng.R, eng.num_rbs
+    R = eng.R
     h = Harq(eng, s, cut.n)
     if h.closing.any():  # a transfer may end in the first round trip: plan that only
         cut.at(min(cut.n, R))
-    w_max = cut.n
-    gam = ch.gamma[k0 : k0 + w_max, :, 0]
-    mcs_wide = ch.mcs[k0 : k0 + w_max, :, 0]
-    u = ch.u[k0 : k0 + w_max]
+    fixed = eng.link_model.fixed_bler
+    h.fixed_fail = None if fixed is None else eng.chunk.u[k0 : k0 + cut.n] < fixed
     rr, rr_slot = eng.rr_next, 0  # round-robin position before slot rr_slot
-    carry = eng.carry  # before the block [bit]
-    left = eng.buf  # new bytes left before the block
+    carry = eng.carry  # before the segment [bit]
+    left = eng.buf  # new bytes left before the segment
     w0 = 0
     while w0 < cut.n:
-        w1 = min(w0 + R, cut.n)
-        # --- who sends a new TB (elig) or a retransmission (retx), on how many RBs
-        retx = h.pend[w0:w1]
-        free = N - h.rbs[w0:w1].sum(axis=1)
+        rr, rr_slot = advance_rr(rr, h.sent[rr_slot:w0], eng.L), w0
+        w1, bad = _layout(eng, h, k0, active, w0, min(w0 + SEGMENT_BLOCKS * R, cut.n), rr)
+        if w1 == w0:
+            cut.at(w0, not_steady=True)
+            break
+        cap, carry_hist = _bytes(eng, h, k0, w0, w1, carry)
+        end = _silence_cut(eng, h, w0, w1, cap, rr)
+        if bad and end == w1:
+            cut.at(w1, not_steady=True)
+        # steady while every eligible link wants its RBs, ranks and keeps a byte
+        lft = left - (np.cumsum(cap[: end - w0], axis=0) - cap[: end - w0])
+        unsteady = _unsteady(eng, h, k0, w0, end, cap[: end - w0], lft)
+        if unsteady < end:
+            cut.at(unsteady, not_steady=True)
+            end = unsteady
+        if eng.arq and end > w0:  # bytes given up are re-queued: the next slot is not steady
+            rows = slice(w0, end)  # given up: TBs sent, new (sent) or again (pend)
+            gone = (h.gone[rows] & (h.sent[rows] | h.pend[rows])).any(axis=1)
+            if gone.any():
+                end = w0 + int(np.argmax(gone)) + 1
+                cut.at(end)
+        if end == w0:
+            break
+        m = end - w0
+        h.cap[w0:end] = cap[:m]
+        h.carry[w0:end] = carry_hist[:m]
+        carry = carry_hist[m - 1]
+        left = lft[m - 1] - cap[m - 1]
+        w0 = end
+    return h
+
+
+def _layout(
+    eng: MacEngine, h: Harq, k0: int, active: np.ndarray, w0: int, w_end: int, rr: int
+) -> tuple[int, bool]:
+    """Blocks of slots ``w0 … w_end − 1``: who retransmits, who sends a new TB on how many
+    RBs (spare RBs dealt from round-robin position ``rr``), sends so far, decoding and
+    what stays pending. Returns ``(w1, bad)``: slots laid out up to w1, and whether slot
+    w1 is not steady (fewer links served than eligible)."""
+    ch, lm = eng.chunk, eng.link_model
+    L, R, N = eng.L, eng.R, eng.num_rbs
+    pos, pos_slot = rr, w0  # round-robin position before slot pos_slot
+    b0 = w0
+    while b0 < w_end:
+        b1 = min(b0 + R, w_end)
+        prev, now = slice(b0, b1), slice(R + b0, R + b1)
+        retx = h.pend[prev]
+        free = N - h.rbs[prev].sum(axis=1)
         elig = active & ~retx
         e = elig.sum(axis=1)
         k = np.minimum(np.minimum(e, eng.max_ues), free // eng.min_rbs)
         bad = (k == 0) | (k != e)
         if bad.any():
-            cut.at(w0 + int(np.argmax(bad)), not_steady=True)
-            if cut.n == w0:
-                break
-            w1 = cut.n
-            retx, free, elig, e = retx[: w1 - w0], free[: w1 - w0], elig[: w1 - w0], e[: w1 - w0]
+            b1 = b0 + int(np.argmax(bad))
+            if b1 == b0:
+                return b0, True
+            prev, now = slice(b0, b1), slice(R + b0, R + b1)
+            retx, free, elig, e = retx[: b1 - b0], free[: b1 - b0], elig[: b1 - b0], e[: b1 - b0]
         share = free // e
-        nb = np.where(elig, share[:, None], 0)
+        h.share[prev] = share
+        nb = elig * share[:, None]
         spare = free - e * share
-        dealt = eng.scheduler != "equal_share" and bool(spare.any())
-        if dealt:  # one more RB to the first `spare` eligible links in round-robin order
-            rr = advance_rr(rr, h.sent[rr_slot:w0], L)
-            rr_slot = w0
-            rr_rows = []  # the position after each slot, if every eligible link sends
+        if eng.scheduler != "equal_share" and spare.any():
+            # one more RB to the first `spare` eligible links in round-robin order
+            pos = advance_rr(pos, h.elig[pos_slot:b0], L)
             up_w: list[int] = []
             up_l: list[int] = []
-            pos = rr
             for w, (sp, idx) in enumerate(zip(spare.tolist(), row_lists(elig), strict=True)):
                 if sp:
                     j = bisect_left(idx, pos)
@@ -165,93 +210,135 @@ def plan(eng: MacEngine, s: int, k0: int, active: np.ndarray, cut: Cut) -> Harq:
                     up_w += [w] * len(up)
                     up_l += up
                 pos = rr_past(pos, idx, L)
-                rr_rows.append(pos)
             nb[up_w, up_l] += 1  # no (slot, link) twice
+            pos_slot = b1
+            h.spare[prev] = spare
         else:
-            spare[:] = 0
-        # --- SNR with the power split, MCS, accumulated SNR, decoding
-        prev = slice(w0, w1)
-        nrb = np.where(retx, h.rbs[prev], nb)
-        g = gam[prev] * eng.power_boost(None, nrb)
-        acc = np.where(retx, h.acc[prev] + g, g) if eng.chase else g
-        mcs = np.where(retx, h.mcs[prev], _new_tb_mcs(lm, g, mcs_wide[prev]))
+            h.spare[prev] = 0
+        nrb = h.rbs[prev] + nb  # (nb is 0 where a link retransmits, rbs 0 where it does not)
         ntx = np.where(retx, h.ntx[prev] + 1, 1)
-        fail = (retx | elig) & (u[prev] < lm.bler(mcs, acc))
-        # --- bits, carry and bytes of the new TBs
-        sh = share[:, None]
-        r_share = lm.rate(gam[prev] * eng.power_boost(None, sh), sh, mcs_wide[prev])
-        # zero bits where a link is not eligible: its carry then passes through the
-        # divmod below unchanged (0 ≤ carry < 8: divmod(carry, 8) = (0, carry) exactly)
-        bits = np.where(elig, lm.rate(g, nb, mcs_wide[prev]) if dealt else r_share, 0.0)
-        m = w1 - w0
-        whole = np.empty((m, L))
-        carry_hist = np.empty((m, L))  # row w: the carry after slot w0 + w
-        b = np.empty(L)
-        for w in range(m):
-            np.add(bits[w], carry, out=b)
-            cw = carry_hist[w]
-            if eng.fractional:
-                # b ≥ 0: floor(b / 8) and b − 8 ⌊b / 8⌋ = fmod(b, 8) are exact, as one divmod
-                np.divmod(b, 8, out=(whole[w], cw))
-            else:
-                np.floor_divide(b, 8, out=whole[w])
-                cw[:] = carry
-            carry = cw
-        cap = np.where(elig, np.maximum(whole.astype(np.int64) - eng.tb_header, 0), 0)
-        # Steady while every eligible link wants its RBs (want = ⌈need_bits · share / r⌉,
-        # as allocate_shares; one more where spare RBs are dealt), ranks (r > 0) and
-        # keeps a byte after its TB (no buffer empties, no transfer ends).
-        lft = left - (np.cumsum(cap, axis=0) - cap)
-        # (r ≤ 0 fails anyway: no division there, so no warnings to silence)
-        want = np.divide(8 * lft * sh, r_share, out=np.zeros(r_share.shape),
-                         where=r_share > 0)  # fmt: skip
-        np.ceil(want, out=want)
-        short = want < sh + (spare > 0)[:, None]
-        unsteady = (elig & ((r_share <= 0) | short | (lft <= cap))).any(axis=1)
-        end = int(np.argmax(unsteady)) if unsteady.any() else m
-        silent = elig & (cap == 0)
-        quiet = silent[:end].any(axis=1)
-        if quiet.any():
-            first = int(np.argmax(quiet))
-            # spare RBs dealt later (up to the slot that failed the checks, whose own
-            # bytes depend on them) came from a round-robin position that moved
-            # differently: the next block starts after this slot
-            if spare[first + 1 : end + 1].any():
-                end = first + 1
-            elif end < m:
-                cut.at(w0 + end, not_steady=True)
-        elif end < m:
-            cut.at(w0 + end, not_steady=True)
-        if end == 0:
-            break
-        fail, silent, ntx = fail[:end], silent[:end], ntx[:end]
-        again = fail & (ntx < eng.max_tx) & ~silent
-        if eng.arq:  # bytes given up are re-queued: the next slot is not steady
-            gone = (fail & ~again & ~silent).any(axis=1)
-            if gone.any():
-                end = int(np.argmax(gone)) + 1
-                cut.at(w0 + end)
-        # --- keep rows 0 … end − 1 of the block
-        rows, now = slice(w0, w0 + end), slice(R + w0, R + w0 + end)
-        h.elig[rows] = elig[:end]
-        h.sent[rows] = elig[:end] & ~silent[:end]
-        h.nb[rows] = nb[:end]
-        h.g[rows] = g[:end]
-        h.fail[rows] = fail[:end]
-        h.cap[rows] = cap[:end]
-        h.carry[rows] = carry_hist[:end]
-        h.pend[now] = again[:end]
-        h.rbs[now] = np.where(again[:end], nrb[:end], 0)
-        h.acc[now] = acc[:end]
-        h.mcs[now] = mcs[:end]
-        h.ntx[now] = ntx[:end]
-        h.orig[now] = np.where(retx[:end], h.orig[w0 : w0 + end], h.slot_ids[:end] + w0)
-        carry = carry_hist[end - 1]
-        left = lft[end - 1] - cap[end - 1]
-        if dealt and not silent[:end].any():  # else advanced over the senders when needed
-            rr, rr_slot = rr_rows[end - 1], w0 + end
-        w0 += end
-    return h
+        if h.fixed_fail is None:  # decoding depends on the SNR and MCS of each send
+            g = ch.gamma[k0 + b0 : k0 + b1, :, 0] * eng.power_boost(None, nrb)
+            acc = np.where(retx, h.acc[prev] + g, g) if eng.chase else g
+            mcs_new = _new_tb_mcs(lm, g, ch.mcs[k0 + b0 : k0 + b1, :, 0])
+            mcs = np.where(retx, h.mcs[prev], mcs_new)
+            fail = (retx | elig) & (ch.u[k0 + b0 : k0 + b1] < lm.bler(mcs, acc))
+            h.g[prev], h.acc[now], h.mcs[now] = g, acc, mcs
+        else:
+            fail = (retx | active) & h.fixed_fail[prev]
+        again = fail & (ntx < eng.max_tx)
+        h.elig[prev] = elig
+        h.nb[prev] = nb
+        h.nrb[prev] = nrb
+        h.fail[prev] = fail
+        h.gone[prev] = fail & ~again
+        h.pend[now] = again
+        h.rbs[now] = nrb * again
+        h.ntx[now] = ntx
+        h.orig[now] = np.where(retx, h.orig[prev], h.slot_ids[: b1 - b0] + b0)
+        if b1 < min(b0 + R, w_end):
+            return b1, True
+        b0 = b1
+    return b0, False
+
+
+def _bytes(
+    eng: MacEngine, h: Harq, k0: int, w0: int, w1: int, carry: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes of the new TBs of slots ``w0 … w1 − 1`` (0: none) and the carry after each
+    [bit], from ``carry`` before them; SNRs and accumulated SNRs under a fixed BLER."""
+    ch, lm, R, L = eng.chunk, eng.link_model, eng.R, eng.L
+    rows = slice(w0, w1)
+    if h.fixed_fail is not None:  # the SNRs were not needed to decode: work them out here
+        h.g[rows] = ch.gamma[k0 + w0 : k0 + w1, :, 0] * eng.power_boost(None, h.nrb[rows])
+        mcs_new = lm.mcs_of(h.g[rows])
+        for b0 in range(w0, w1, R):  # along each retransmission chain, block by block
+            b1 = min(b0 + R, w1)
+            retx, g = h.pend[b0:b1], h.g[b0:b1]
+            # acc ← acc + γ (chase) or γ; a retransmission keeps its TB's MCS
+            h.acc[R + b0 : R + b1] = np.where(retx, h.acc[b0:b1] + g, g) if eng.chase else g
+            h.mcs[R + b0 : R + b1] = np.where(retx, h.mcs[b0:b1], mcs_new[b0 - w0 : b1 - w0])
+    # nb is 0 where a link sends no new TB: its bits are 0 and its carry passes
+    # through the divmod below unchanged (0 ≤ carry < 8: divmod(carry, 8) = (0, carry))
+    bits = lm.rate(h.g[rows], h.nb[rows], ch.mcs[k0 + w0 : k0 + w1, :, 0])
+    m = w1 - w0
+    whole = np.empty((m, L))
+    carry_hist = np.empty((m, L))  # row w: the carry after slot w0 + w
+    b = np.empty(L)
+    for w in range(m):
+        np.add(bits[w], carry, out=b)
+        cw = carry_hist[w]
+        if eng.fractional:
+            # b ≥ 0: floor(b / 8) and b − 8 ⌊b / 8⌋ = fmod(b, 8) are exact, as one divmod
+            np.divmod(b, 8, out=(whole[w], cw))
+        else:
+            np.floor_divide(b, 8, out=whole[w])
+            cw[:] = carry
+        carry = cw
+    cap = np.maximum(whole.astype(np.int64) - eng.tb_header, 0)
+    h.sent[rows] = cap > 0
+    return cap, carry_hist
+
+
+def _silence_cut(eng: MacEngine, h: Harq, w0: int, w1: int, cap: np.ndarray, rr: int) -> int:
+    """Where the segment ``w0 … w1 − 1`` must end because an eligible link sends nothing
+    (its RBs carry no byte over the TB header), against the layout's premise; ``rr``:
+    the round-robin position before slot w0.
+
+    Up to and including that slot the layout holds once the TB that does not exist is
+    not left pending. After it, if the round-robin position moved differently (the
+    silent link would have been the last sender), no spare RB may be dealt later in
+    the segment; and a TB the layout had failing would have been retransmitted one
+    round trip later, where in fact the link is free.
+    """
+    L, R = eng.L, eng.R
+    silent = h.elig[w0:w1] & (cap == 0)
+    quiet = silent.any(axis=1)
+    if not quiet.any():
+        return w1
+    end = w1
+    dealt = np.flatnonzero(h.spare[w0:w1])
+    if dealt.size:
+        pos, pos_row = rr, 0
+        for w in np.flatnonzero(quiet[: dealt[-1]]).tolist():
+            pos = advance_rr(pos, h.elig[w0 + pos_row : w0 + w], L)
+            senders = np.flatnonzero(h.elig[w0 + w]).tolist()
+            moved = rr_past(pos, senders, L)
+            if moved != rr_past(pos, np.flatnonzero(h.elig[w0 + w] & ~silent[w]).tolist(), L):
+                end = w0 + w + 1
+                break
+            pos, pos_row = moved, w + 1
+    phantom = (silent & h.fail[w0:w1]).any(axis=1)
+    if phantom.any():
+        end = min(end, w0 + int(np.argmax(phantom)) + R)
+    rows = slice(R + w0, R + end)
+    h.pend[rows] &= ~silent[: end - w0]
+    h.rbs[rows] *= h.pend[rows]
+    return end
+
+
+def _unsteady(
+    eng: MacEngine, h: Harq, k0: int, w0: int, w1: int, cap: np.ndarray, left: np.ndarray
+) -> int:
+    """The first of slots ``w0 … w1 − 1`` in which an eligible link would not want its
+    RBs (want = ⌈need_bits · share / r⌉, as allocate_shares; one more where spare RBs
+    are dealt), would not rank (r ≤ 0) or would empty its buffer; w1 if none.
+    ``left``: new bytes before each slot."""
+    if w1 == w0:
+        return w1
+    ch, lm = eng.chunk, eng.link_model
+    rows = slice(w0, w1)
+    elig = h.elig[rows]
+    share = h.share[rows, None]
+    spare = h.spare[rows, None] > 0
+    gam = ch.gamma[k0 + w0 : k0 + w1, :, 0]
+    r_share = lm.rate(gam * eng.power_boost(None, share), share, ch.mcs[k0 + w0 : k0 + w1, :, 0])
+    # (r ≤ 0 fails anyway: no division there, so no warnings to silence)
+    want = np.divide(8 * left * share, r_share, out=np.zeros(r_share.shape),
+                     where=r_share > 0)  # fmt: skip
+    np.ceil(want, out=want)
+    bad = (elig & ((r_share <= 0) | (want < share + spare) | (left <= cap))).any(axis=1)
+    return w0 + int(np.argmax(bad)) if bad.any() else w1
 
 
 def _new_tb_mcs(lm: LinkModel, g: np.ndarray, mcs_wide: np.ndarray) -> np.ndarray:

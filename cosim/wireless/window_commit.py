@@ -37,9 +37,11 @@ class Harq:
     send; ``rbs`` its RBs (0 where none waits); ``acc``, ``mcs``, ``ntx``: the TB
     sent in that slot (accumulated SNR, MCS, sends so far); ``orig``: the slot of
     the window in which that TB was first sent, −1 for a TB from before it.
-    Window arrays ``[w_max, L]``: ``elig`` links sending a new TB, ``nb`` its RBs,
-    ``g`` the SNR with the power split of what each link sends, ``fail`` whether
-    it fails; per slot ``share`` and ``spare`` RBs.
+    Window arrays ``[w_max, L]``: ``elig`` links given RBs for a new TB, ``nb`` its
+    RBs, ``sent`` and ``cap`` whether it carries bytes and how many, ``nrb`` and
+    ``g`` the RBs and SNR with the power split of whatever each link sends,
+    ``fail`` and ``gone`` whether that fails and for the last time, ``carry`` the
+    carry after the slot; per slot ``share`` and ``spare`` RBs dealt.
     """
 
     def __init__(self, eng: MacEngine, s: int, w_max: int) -> None:
@@ -52,9 +54,10 @@ class Harq:
         self.len0 = log.length[r]
         self.tr0 = np.where(held, log.transfer[r], -1)
         self.closing = held & (self.tr0 != eng.cur)  # of transfers with no new bytes left
-        self.pend = np.zeros((e, L), dtype=bool)
+        # rows are written before they are read: rows ≥ R by the slot R earlier
+        self.pend = np.empty((e, L), dtype=bool)
         self.pend[:R] = held
-        self.rbs = np.zeros((e, L), dtype=np.int64)
+        self.rbs = np.empty((e, L), dtype=np.int64)
         self.rbs[:R] = np.where(held, log.rbs[r, 0], 0)
         self.acc = np.empty((e, L))
         self.acc[:R] = log.acc[r, 0]
@@ -62,17 +65,22 @@ class Harq:
         self.mcs[:R] = log.mcs[r, 0]
         self.ntx = np.empty((e, L), dtype=np.int64)
         self.ntx[:R] = log.ntx[r]
-        self.orig = np.full((e, L), -1, dtype=np.int64)
+        self.orig = np.empty((e, L), dtype=np.int64)
+        self.orig[:R] = -1
         self.slot_ids = np.arange(R)[:, None]
-        self.elig = np.zeros((w_max, L), dtype=bool)
-        self.sent = np.zeros((w_max, L), dtype=bool)  # links sending a new TB
-        self.cap = np.zeros((w_max, L), dtype=np.int64)  # its bytes
-        self.carry = np.empty((w_max, L))  # after each slot [bit]
-        self.nb = np.zeros((w_max, L), dtype=np.int64)
+        self.elig = np.empty((w_max, L), dtype=bool)
+        self.nb = np.empty((w_max, L), dtype=np.int64)
+        self.nrb = np.empty((w_max, L), dtype=np.int64)  # RBs of whatever a link sends
         self.g = np.empty((w_max, L))
-        self.fail = np.zeros((w_max, L), dtype=bool)
-        self.share = np.zeros(w_max, dtype=np.int64)
-        self.spare = np.zeros(w_max, dtype=np.int64)
+        self.fail = np.empty((w_max, L), dtype=bool)
+        self.gone = np.empty((w_max, L), dtype=bool)  # failed for the last time
+        self.share = np.empty(w_max, dtype=np.int64)
+        self.spare = np.empty(w_max, dtype=np.int64)  # spare RBs dealt (0: none)
+        self.sent = np.empty((w_max, L), dtype=bool)  # links sending a new TB
+        self.cap = np.empty((w_max, L), dtype=np.int64)  # its bytes
+        self.carry = np.empty((w_max, L))  # after each slot [bit]
+        # under a fixed BLER, which sends fail (u < BLER), known before the layout
+        self.fixed_fail: np.ndarray | None = None
 
 
 @dataclass
@@ -188,10 +196,17 @@ def advance_rr(rr: int, sent: np.ndarray, n_links: int) -> int:
     """Round-robin position after slots whose sending links are ``sent`` (bool ``[W, L]``).
 
     After each slot with senders it moves past the last sender in round-robin order
-    from the current position (:func:`rr_past`).
+    from the current position (:func:`rr_past`); a slot in which link ``rr − 1`` sent
+    leaves it where it is, so only the other slots are looked at.
     """
-    for senders in row_lists(sent):
-        rr = rr_past(rr, senders, n_links)
+    w, n = 0, sent.shape[0]
+    while w < n:
+        moved = ~sent[w:, (rr - 1) % n_links]
+        if not moved.any():
+            break
+        w += int(np.argmax(moved))
+        rr = rr_past(rr, np.flatnonzero(sent[w]).tolist(), n_links)
+        w += 1
     return rr
 
 
