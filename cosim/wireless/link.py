@@ -64,7 +64,8 @@ class ShannonLinkModel:
         self.eta_max = cfg.max_spectral_efficiency
         self.bits_scale = rb_bandwidth_hz * slot_s
         self.bler_const = cfg.bler
-        self.fixed_bler: float | None = cfg.bler  # BLER independent of MCS and SNR
+        # BLER independent of the SNR (and no MCS: code 0), or None
+        self.fixed_bler: float | None = cfg.bler
 
     def adapt(self, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(mcs, bits_per_rb)`` for linear SNR ``gamma``; bits [bit] per RB per slot."""

@@ -141,13 +141,13 @@ def plan(eng: MacEngine, s: int, k0: int, active: np.ndarray, cut: Cut) -> Harq:
         if w1 == w0:
             cut.at(w0, not_steady=True)
             break
-        cap, carry_hist = _bytes(eng, h, k0, w0, w1, carry)
+        cap, carry_hist, bits = _bytes(eng, h, k0, w0, w1, carry)
         end = _silence_cut(eng, h, w0, w1, cap, rr)
         if bad and end == w1:
             cut.at(w1, not_steady=True)
         # steady while every eligible link wants its RBs, ranks and keeps a byte
         lft = left - (np.cumsum(cap[: end - w0], axis=0) - cap[: end - w0])
-        unsteady = _unsteady(eng, h, k0, w0, end, cap[: end - w0], lft)
+        unsteady = _unsteady(eng, h, k0, w0, end, cap[: end - w0], lft, bits)
         if unsteady < end:
             cut.at(unsteady, not_steady=True)
             end = unsteady
@@ -186,8 +186,10 @@ def _layout(
         free = N - h.rbs[prev].sum(axis=1)
         elig = active & ~retx
         e = elig.sum(axis=1)
-        k = np.minimum(np.minimum(e, eng.max_ues), free // eng.min_rbs)
-        bad = (k == 0) | (k != e)
+        # steady: all E eligible links served, K = min(E, max_ues, ⌊F / min_rbs⌋) = E ≥ 1
+        bad = (e == 0) | (free < e * eng.min_rbs)
+        if eng.max_ues < L:
+            bad |= e > eng.max_ues
         if bad.any():
             b1 = b0 + int(np.argmax(bad))
             if b1 == b0:
@@ -201,16 +203,21 @@ def _layout(
         if eng.scheduler != "equal_share" and spare.any():
             # one more RB to the first `spare` eligible links in round-robin order
             pos = advance_rr(pos, h.elig[pos_slot:b0], L)
-            up_w: list[int] = []
-            up_l: list[int] = []
-            for w, (sp, idx) in enumerate(zip(spare.tolist(), row_lists(elig), strict=True)):
+            # the first `spare` eligible links from pos on in cyclic order: those in the
+            # cyclic link range [lo, hi] (ends included, across L − 1 → 0 if lo > hi)
+            lo, hi = [], []
+            for sp, idx in zip(spare.tolist(), row_lists(elig), strict=True):
                 if sp:
                     j = bisect_left(idx, pos)
-                    up = (idx[j:] + idx[:j])[:sp]
-                    up_w += [w] * len(up)
-                    up_l += up
+                    lo.append(idx[j % len(idx)])
+                    hi.append(idx[(j + sp - 1) % len(idx)])
+                else:
+                    lo.append(L)
+                    hi.append(-1)
                 pos = rr_past(pos, idx, L)
-            nb[up_w, up_l] += 1  # no (slot, link) twice
+            lo_a, hi_a = np.array(lo)[:, None], np.array(hi)[:, None]
+            above, below = h.link_ids >= lo_a, h.link_ids <= hi_a
+            nb += elig & np.where(lo_a <= hi_a, above & below, above | below)
             pos_slot = b1
             h.spare[prev] = spare
         else:
@@ -244,20 +251,21 @@ def _layout(
 
 def _bytes(
     eng: MacEngine, h: Harq, k0: int, w0: int, w1: int, carry: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Bytes of the new TBs of slots ``w0 … w1 − 1`` (0: none) and the carry after each
-    [bit], from ``carry`` before them; SNRs and accumulated SNRs under a fixed BLER."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bytes of the new TBs of slots ``w0 … w1 − 1`` (0: none), the carry after each
+    [bit] from ``carry`` before them, and their bits; SNRs and accumulated SNRs under
+    a fixed BLER."""
     ch, lm, R, L = eng.chunk, eng.link_model, eng.R, eng.L
     rows = slice(w0, w1)
     if h.fixed_fail is not None:  # the SNRs were not needed to decode: work them out here
         h.g[rows] = ch.gamma[k0 + w0 : k0 + w1, :, 0] * eng.power_boost(None, h.nrb[rows])
-        mcs_new = lm.mcs_of(h.g[rows])
-        for b0 in range(w0, w1, R):  # along each retransmission chain, block by block
+        if not eng.chase:
+            h.acc[R + w0 : R + w1] = h.g[rows]
+        for b0 in range(w0, w1, R) if eng.chase else ():  # acc ← acc + γ along each chain
             b1 = min(b0 + R, w1)
-            retx, g = h.pend[b0:b1], h.g[b0:b1]
-            # acc ← acc + γ (chase) or γ; a retransmission keeps its TB's MCS
-            h.acc[R + b0 : R + b1] = np.where(retx, h.acc[b0:b1] + g, g) if eng.chase else g
-            h.mcs[R + b0 : R + b1] = np.where(retx, h.mcs[b0:b1], mcs_new[b0 - w0 : b1 - w0])
+            g = h.g[b0:b1]
+            h.acc[R + b0 : R + b1] = np.where(h.pend[b0:b1], h.acc[b0:b1] + g, g)
+        h.mcs[R + w0 : R + w1] = 0  # (a fixed BLER is the Shannon link's: no MCS)
     # nb is 0 where a link sends no new TB: its bits are 0 and its carry passes
     # through the divmod below unchanged (0 ≤ carry < 8: divmod(carry, 8) = (0, carry))
     bits = lm.rate(h.g[rows], h.nb[rows], ch.mcs[k0 + w0 : k0 + w1, :, 0])
@@ -277,7 +285,7 @@ def _bytes(
         carry = cw
     cap = np.maximum(whole.astype(np.int64) - eng.tb_header, 0)
     h.sent[rows] = cap > 0
-    return cap, carry_hist
+    return cap, carry_hist, bits
 
 
 def _silence_cut(eng: MacEngine, h: Harq, w0: int, w1: int, cap: np.ndarray, rr: int) -> int:
@@ -318,12 +326,20 @@ def _silence_cut(eng: MacEngine, h: Harq, w0: int, w1: int, cap: np.ndarray, rr:
 
 
 def _unsteady(
-    eng: MacEngine, h: Harq, k0: int, w0: int, w1: int, cap: np.ndarray, left: np.ndarray
+    eng: MacEngine,
+    h: Harq,
+    k0: int,
+    w0: int,
+    w1: int,
+    cap: np.ndarray,
+    left: np.ndarray,
+    bits: np.ndarray,
 ) -> int:
     """The first of slots ``w0 … w1 − 1`` in which an eligible link would not want its
     RBs (want = ⌈need_bits · share / r⌉, as allocate_shares; one more where spare RBs
     are dealt), would not rank (r ≤ 0) or would empty its buffer; w1 if none.
-    ``left``: new bytes before each slot."""
+    ``left``: new bytes before each slot; ``bits``: of each new TB (r, where no spare
+    RB was dealt)."""
     if w1 == w0:
         return w1
     ch, lm = eng.chunk, eng.link_model
@@ -331,8 +347,12 @@ def _unsteady(
     elig = h.elig[rows]
     share = h.share[rows, None]
     spare = h.spare[rows, None] > 0
-    gam = ch.gamma[k0 + w0 : k0 + w1, :, 0]
-    r_share = lm.rate(gam * eng.power_boost(None, share), share, ch.mcs[k0 + w0 : k0 + w1, :, 0])
+    if spare.any():
+        gam = ch.gamma[k0 + w0 : k0 + w1, :, 0]
+        mcs_wide = ch.mcs[k0 + w0 : k0 + w1, :, 0]
+        r_share = lm.rate(gam * eng.power_boost(None, share), share, mcs_wide)
+    else:
+        r_share = bits[: w1 - w0]
     # (r ≤ 0 fails anyway: no division there, so no warnings to silence)
     want = np.divide(8 * left * share, r_share, out=np.zeros(r_share.shape),
                      where=r_share > 0)  # fmt: skip

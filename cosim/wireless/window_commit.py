@@ -68,6 +68,7 @@ class Harq:
         self.orig = np.empty((e, L), dtype=np.int64)
         self.orig[:R] = -1
         self.slot_ids = np.arange(R)[:, None]
+        self.link_ids = np.arange(L)
         self.elig = np.empty((w_max, L), dtype=bool)
         self.nb = np.empty((w_max, L), dtype=np.int64)
         self.nrb = np.empty((w_max, L), dtype=np.int64)  # RBs of whatever a link sends
