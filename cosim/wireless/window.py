@@ -12,17 +12,24 @@ slot by slot costs about a millisecond of Python per slot at K = 100. In a
   change any link's RBs);
 * every link with data keeps at least a byte after its TBs (nobody runs dry).
 
-:func:`plan` lays the window out in blocks of at most one HARQ round trip
-(R slots), whose retransmissions were all decided before the block (the TBs
-that failed one round trip earlier), as ``[slots, links]`` arrays with the
-same formulas and in the same order as :meth:`MacEngine._general`: free RBs,
-shares and spare RBs dealt, each TB's SNR with the power split, MCS,
-accumulated SNR and decoding ``u < BLER(mcs, acc)``, then bits, the carry-over
-of fractional bits (slot by slot) and bytes, and the steadiness checks. A
-link whose RBs carry no byte over the TB header sends nothing, as in the
-per-slot path: its TB neither exists nor waits for a retransmission, and
-when spare RBs are dealt later in the block the block ends after that slot
-(the round-robin position moved differently), the next one starting there.
+:func:`plan` lays the window out in segments of up to ``SEGMENT_BLOCKS`` HARQ
+round trips, with the same formulas and in the same order as
+:meth:`MacEngine._general`:
+
+1. :func:`_layout`, block by block (at most R slots, whose retransmissions were
+   all decided before the block: the TBs that failed one round trip earlier):
+   free RBs, shares, spare RBs dealt, sends so far, decoding ``u < BLER(mcs,
+   acc)`` (under a fixed BLER known before the layout; else with each TB's SNR
+   with the power split, MCS and accumulated SNR) and what stays pending. It
+   premises that every eligible link sends a TB.
+2. :func:`_bytes`, for the segment at once: SNRs, bits, the carry-over of
+   fractional bits (slot by slot) and bytes per TB.
+3. A link whose RBs carry no byte over the TB header sends nothing, as in the
+   per-slot path: its TB neither exists nor waits for a retransmission. The
+   segment ends where that premise mattered (:func:`_silence_cut`) and the
+   next one starts there; :func:`_unsteady` ends the window at the first slot
+   that is not steady.
+
 :mod:`cosim.wireless.window_commit` applies the window to the engine at once.
 Tests compare windows with the per-slot path and both with the per-slot
 reference of ``benchmarks/wireless.py``.

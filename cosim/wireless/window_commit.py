@@ -142,15 +142,15 @@ def commit(
     ch, log, R, L = eng.chunk, eng.tbs, eng.R, eng.L
     cap = h.cap[:n]
     sent_new = h.sent[:n]
-    nw, nl = np.nonzero(sent_new)
-    nb = cap[nw, nl]
-    start = eng.sent[nl] + (np.cumsum(cap, axis=0) - cap)[nw, nl]
+    nw, nl = np.nonzero(sent_new)  # (boolean masks below give the same slot-major order)
+    nb = cap[sent_new]
+    start = eng.sent[nl] + (np.cumsum(cap, axis=0) - cap)[sent_new]
     rows = log.add(
-        nl, eng.cur[nl], start, nb, s + nw, 0, h.nb[nw, nl][:, None],
-        h.mcs[R + nw, nl][:, None], h.g[nw, nl][:, None],
+        nl, eng.cur[nl], start, nb, s + nw, 0, h.nb[:n][sent_new][:, None],
+        h.mcs[R : R + n][sent_new][:, None], h.g[:n][sent_new][:, None],
     )  # fmt: skip
     rid = np.full((n, L), -1, dtype=np.int64)
-    rid[nw, nl] = rows
+    rid[sent_new] = rows
     rt = retransmissions(eng, h, n, cap, rid)
     # a TB's accumulated SNR and send count after its last send in the window
     rw, rl = rt.w, rt.link
@@ -159,7 +159,7 @@ def commit(
     log.ntx[rt.rows[last]] = h.ntx[R + rw[last], rl[last]]
     _deliver(eng, rt.rows[rt.ok], s + rw[rt.ok])
     eng._give_up(rt.rows[rt.give_up])
-    ok = ~h.fail[nw, nl]
+    ok = ~h.fail[:n][sent_new]
     _deliver(eng, rows[ok], s + nw[ok])
     if eng.max_tx == 1:
         eng._give_up(rows[~ok])
@@ -178,7 +178,7 @@ def commit(
     eng.rr_next = advance_rr(eng.rr_next, sent_new, L)
     # --- per slot: served bits for PF, last served slot, samples
     served = np.zeros((n, L))
-    served[nw, nl] = 8 * nb
+    served[sent_new] = 8 * nb
     served[rw, rl] = 8 * rt.length
     hit = served > 0
     seen = hit.any(axis=0)
