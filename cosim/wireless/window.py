@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cosim.wireless.alone import run_alone
 from cosim.wireless.link import LinkModel, McsTableLinkModel
 from cosim.wireless.window_commit import (
     Harq,
@@ -98,7 +99,11 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
     which a transfer with no new bytes left has a retransmission (at the slot its
     last pending TB resolves, as the per-slot loop stops after a slot in which
     transfers finished).
+
+    While one link alone has data, slots go to :func:`~cosim.wireless.alone.run_alone`.
     """
+    if np.count_nonzero(eng.need) == 1:
+        return run_alone(eng, s, stop_slot)
     if not window_ok(eng):
         return NOT_STEADY
     ch = eng.chunk
@@ -106,8 +111,6 @@ def run_window(eng: MacEngine, s: int, stop_slot: int) -> tuple[int, list[int]]:
     w_max = min(MAX_BLOCKS * eng.R, stop_slot - s, ch.n - k0)
     active = eng.need > 0
     if w_max <= 0 or np.count_nonzero(active) < 2:
-        # (one link with data takes the whole band: the per-slot path's scalar
-        # arithmetic for that, MacEngine._single, is cheaper than a window)
         return NOT_STEADY
     cut = Cut(w_max)
     h = plan(eng, s, k0, active, cut)

@@ -1,12 +1,11 @@
 """A steady window's state and outcomes, applied to the engine at once.
 
-:mod:`cosim.wireless.window` plans a window in two passes. :class:`Harq` holds
-the first pass's per-slot layout: for each slot and link whether it
-retransmits or sends a new TB, on how many RBs, with what SNR, MCS,
-accumulated SNR and send count, and whether the TB fails, plus the chain of
-each retransmission back to the TB it repeats (a TB sent in the window, or one
-pending on a HARQ process before it). :class:`Bytes` holds the second pass's
-bytes per new TB and carry. :func:`commit` applies the window to the engine
+:mod:`cosim.wireless.window` plans a window into :class:`Harq`: for each slot
+and link whether it retransmits or sends a new TB, on how many RBs, with what
+SNR, MCS, accumulated SNR and send count, whether the TB fails, its bytes and
+the carry after it, plus the chain of each retransmission back to the TB it
+repeats (a TB sent in the window, or one pending on a HARQ process before it).
+:func:`commit` applies the window to the engine
 in the per-slot path's order: TB rows appended slot-major then by link,
 accumulated SNRs and send counts, deliveries, losses, the pending state, PF
 averages ``T ← (1 − β) T + β · bits`` slot by slot, the last served slots and
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 
 
 class Harq:
-    """The first pass's layout of a window of up to ``w_max`` slots from slot ``s``.
+    """The layout of a window of up to ``w_max`` slots from slot ``s``.
 
     ``ext`` arrays ``[R + w_max, L]`` (``pend``, ``rbs``, ``acc``, ``mcs``, ``ntx``,
     ``orig``): row i is HARQ process ``(s + i) mod R`` after slot ``s + i − R``
