@@ -14,6 +14,7 @@ from cosim.wireless.config import (
     McsTableLink,
     PacketConfig,
     ShannonLink,
+    UplinkPowerConfig,
     WirelessConfig,
 )
 from cosim.wireless.network import WirelessNetwork
@@ -45,7 +46,9 @@ CONFIGS = {
 NEVER_STEADY = {("lte-equal-share", 100)}
 
 
-def run(cfg: WirelessConfig, n: int, windows: bool, monkeypatch) -> tuple[list, int]:
+def run(
+    cfg: WirelessConfig, n: int, windows: bool, monkeypatch, sizes: list[int] | None = None
+) -> tuple[list, int]:
     calls = []
 
     def patched(eng, s, stop):
@@ -63,7 +66,8 @@ def run(cfg: WirelessConfig, n: int, windows: bool, monkeypatch) -> tuple[list, 
     def client(c: int):
         for r in range(3):  # three rounds, sizes differing by client
             yield env.timeout(max(0.0, 0.15 * r - env.now))
-            results.append((yield net.uplink(c, 2000 + 900 * c, round_index=r)))
+            size = 2000 + 900 * c if sizes is None else sizes[c]
+            results.append((yield net.uplink(c, size, round_index=r)))
 
     for c in range(n):
         env.process(client(c))
@@ -83,11 +87,40 @@ CASES = [
 def test_windows_change_nothing(name, n, monkeypatch):
     """Three rounds of uploads of different sizes by 37 or 100 UEs, with HARQ, ARQ or
     losses, CQI or MCS/TBS links: every transfer's end, bytes, packet delivery times and
-    attempts are equal with and without the window path."""
+    attempts are equal with and without the multi-slot paths (steady windows, a link
+    alone)."""
     cfg = CONFIGS[name]
     on, slots_in_windows = run(cfg, n, True, monkeypatch)
     off, _ = run(cfg, n, False, monkeypatch)
     assert (slots_in_windows > 0) == ((name, n) not in NEVER_STEADY)
+    key = lambda r: (r.client, r.round)  # noqa: E731
+    on, off = sorted(on, key=key), sorted(off, key=key)
+    assert [key(r) for r in on] == [key(r) for r in off]
+    for a, b in zip(on, off, strict=True):
+        assert a.end_s == b.end_s and a.delivered_bytes == b.delivered_bytes
+        np.testing.assert_array_equal(a.packets.delivery_s, b.packets.delivery_s)
+        np.testing.assert_array_equal(a.packets.attempts, b.packets.attempts)
+
+
+ALONE = {
+    "split": WirelessConfig(link=ShannonLink(bler=0.2)),
+    "arq-1tx": CONFIGS["shannon-arq-1tx"],
+    "tdma": WirelessConfig(link=ShannonLink(bler=0.2), mac=MacConfig(access="tdma")),
+    "fixed-psd": WirelessConfig(
+        link=CqiTableLink(target_bler=0.1), uplink_power=UplinkPowerConfig(split_over_rbs=False)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", ALONE)
+def test_a_link_alone_changes_nothing(name, monkeypatch):
+    """One UE's upload outlasts the others' by far, so it runs alone on the whole band
+    (HARQ retransmissions included) with the power split, with a fixed power spectral
+    density and under TDMA: results are equal with and without the multi-slot paths."""
+    sizes = [150_000] + [3000] * 7
+    on, slots_fast = run(ALONE[name], 8, True, monkeypatch, sizes)
+    off, _ = run(ALONE[name], 8, False, monkeypatch, sizes)
+    assert slots_fast > 100
     key = lambda r: (r.client, r.round)  # noqa: E731
     on, off = sorted(on, key=key), sorted(off, key=key)
     assert [key(r) for r in on] == [key(r) for r in off]
