@@ -18,6 +18,7 @@ from cosim.wireless.config import (
     WirelessConfig,
 )
 from cosim.wireless.network import WirelessNetwork
+from cosim.wireless.tblog import TbLog
 
 CONFIGS = {
     "shannon-arq": WirelessConfig(
@@ -48,8 +49,26 @@ NEVER_STEADY = {("lte-equal-share", 100)}
 
 def run(
     cfg: WirelessConfig, n: int, windows: bool, monkeypatch, sizes: list[int] | None = None
-) -> tuple[list, int]:
+) -> tuple[list, int, list]:
+    """Results, slots done by the multi-slot paths, and every TB row (columns of the TB log
+    each time rows are dropped, and at the end)."""
     calls = []
+    tbs: list[np.ndarray] = []
+
+    def rows(log: TbLog) -> None:
+        n = log.n
+        tbs.append(np.hstack([log.ints[:, :n].T, log.state[:n, None], log.rbs[:n],
+                              log.mcs[:n], log.acc[:n]]))  # fmt: skip
+
+    def snapshot(method):
+        def wrapped(log, *args):
+            rows(log)
+            return method(log, *args)
+
+        return wrapped
+
+    monkeypatch.setattr(TbLog, "compact", snapshot(TbLog.compact))
+    monkeypatch.setattr(TbLog, "clear", snapshot(TbLog.clear))
 
     def patched(eng, s, stop):
         out = window.run_window(eng, s, stop) if windows else window.NOT_STEADY
@@ -72,8 +91,9 @@ def run(
     for c in range(n):
         env.process(client(c))
     env.run(until=2.0)
+    rows(net.uplink_engine.tbs)
     results += net.close()
-    return results, sum(calls)
+    return results, sum(calls), tbs
 
 
 CASES = [
@@ -86,12 +106,15 @@ CASES = [
 @pytest.mark.parametrize(("name", "n"), CASES)
 def test_windows_change_nothing(name, n, monkeypatch):
     """Three rounds of uploads of different sizes by 37 or 100 UEs, with HARQ, ARQ or
-    losses, CQI or MCS/TBS links: every transfer's end, bytes, packet delivery times and
-    attempts are equal with and without the multi-slot paths (steady windows, a link
-    alone)."""
+    losses, CQI or MCS/TBS links: every TB and every transfer's end, bytes, packet
+    delivery times and attempts are equal with and without the multi-slot paths
+    (steady windows, a link alone)."""
     cfg = CONFIGS[name]
-    on, slots_in_windows = run(cfg, n, True, monkeypatch)
-    off, _ = run(cfg, n, False, monkeypatch)
+    on, slots_in_windows, tbs_on = run(cfg, n, True, monkeypatch)
+    off, _, tbs_off = run(cfg, n, False, monkeypatch)
+    assert len(tbs_on) == len(tbs_off)
+    for a, b in zip(tbs_on, tbs_off, strict=True):  # every TB: byte range, slots, RBs, SNR
+        np.testing.assert_array_equal(a, b)
     assert (slots_in_windows > 0) == ((name, n) not in NEVER_STEADY)
     key = lambda r: (r.client, r.round)  # noqa: E731
     on, off = sorted(on, key=key), sorted(off, key=key)
@@ -116,11 +139,15 @@ ALONE = {
 def test_a_link_alone_changes_nothing(name, monkeypatch):
     """One UE's upload outlasts the others' by far, so it runs alone on the whole band
     (HARQ retransmissions included) with the power split, with a fixed power spectral
-    density and under TDMA: results are equal with and without the multi-slot paths."""
+    density and under TDMA: TBs and results are equal with and without the multi-slot
+    paths."""
     sizes = [150_000] + [3000] * 7
-    on, slots_fast = run(ALONE[name], 8, True, monkeypatch, sizes)
-    off, _ = run(ALONE[name], 8, False, monkeypatch, sizes)
+    on, slots_fast, tbs_on = run(ALONE[name], 8, True, monkeypatch, sizes)
+    off, _, tbs_off = run(ALONE[name], 8, False, monkeypatch, sizes)
     assert slots_fast > 100
+    assert len(tbs_on) == len(tbs_off)
+    for a, b in zip(tbs_on, tbs_off, strict=True):
+        np.testing.assert_array_equal(a, b)
     key = lambda r: (r.client, r.round)  # noqa: E731
     on, off = sorted(on, key=key), sorted(off, key=key)
     assert [key(r) for r in on] == [key(r) for r in off]
