@@ -175,6 +175,7 @@ def plan(eng: MacEngine, s: int, k0: int, active: np.ndarray, cut: Cut) -> Harq:
         carry = carry_hist[m - 1]
         left = lft[m - 1] - cap[m - 1]
         w0 = end
+    h.rr, h.rr_slot = rr, rr_slot
     return h
 
 

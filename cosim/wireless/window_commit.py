@@ -81,6 +81,7 @@ class Harq:
         self.carry = np.empty((w_max, L))  # after each slot [bit]
         # under a fixed BLER, which sends fail (u < BLER), known before the layout
         self.fixed_fail: np.ndarray | None = None
+        self.rr, self.rr_slot = eng.rr_next, 0  # round-robin position before slot rr_slot
 
 
 @dataclass
@@ -174,7 +175,9 @@ def commit(
     eng.buf -= total
     eng.need -= total
     eng.carry[:] = h.carry[n - 1]
-    eng.rr_next = advance_rr(eng.rr_next, sent_new, L)
+    # from the position the plan had worked out up to the start of its last segment
+    rr, rr_slot = (h.rr, h.rr_slot) if h.rr_slot <= n else (eng.rr_next, 0)
+    eng.rr_next = advance_rr(rr, sent_new[rr_slot:], L)
     # --- per slot: served bits for PF, last served slot, samples
     served = np.zeros((n, L))
     served[sent_new] = 8 * nb
@@ -240,7 +243,9 @@ def _pf_update(pf: PfAverage, s: int, served: np.ndarray) -> None:
         return
     terms = np.empty((n_w + 1, served.shape[1]))
     terms[0] = pf.scaled
-    gains = [pf.gain(s + w) for w in range(n_w)]
+    # pf.gain(s + w) without its rebase test (no rebase inside: checked above)
+    e0, beta, decay = s + 1 - pf.s0, pf.beta, pf.decay
+    gains = [beta * decay ** -(e0 + w) for w in range(n_w)]
     np.multiply(np.array(gains)[:, None], served, out=terms[1:])
     pf.scaled[:] = np.add.accumulate(terms, axis=0)[-1]
 
