@@ -130,7 +130,7 @@ def plan(eng: MacEngine, s: int, k0: int, active: np.ndarray, cut: Cut) -> Harq:
     """Lay out slots ``s … s + cut.n − 1``; ``cut`` ends the window early: at a slot
     that is not steady and after a slot in which ARQ re-queues bytes.
 
-    Segment by segment (up to ``SEGMENT_BLOCKS`` round trips): :func:`_layout` lays
+    Segment by segment (1, 2, 4 … up to ``SEGMENT_BLOCKS`` round trips): :func:`_layout` lays
     out its blocks premising that every eligible link sends, :func:`_bytes` works
     out bits, carry and bytes, and the segment ends early where the premise
     failed and mattered (:func:`_silence_cut`); the next one starts there.
@@ -144,10 +144,13 @@ def plan(eng: MacEngine, s: int, k0: int, active: np.ndarray, cut: Cut) -> Harq:
     rr, rr_slot = eng.rr_next, 0  # round-robin position before slot rr_slot
     carry = eng.carry  # before the segment [bit]
     left = eng.buf  # new bytes left before the segment
-    w0 = 0
+    w0 = n_seg = 0
     while w0 < cut.n:
         rr, rr_slot = advance_rr(rr, h.sent[rr_slot:w0], eng.L), w0
-        w1, bad = _layout(eng, h, k0, active, w0, min(w0 + SEGMENT_BLOCKS * R, cut.n), rr)
+        # segments of 1, 2, 4 … round trips: a window that ends early wastes little
+        blocks = min(SEGMENT_BLOCKS, 1 << n_seg)
+        n_seg += 1
+        w1, bad = _layout(eng, h, k0, active, w0, min(w0 + blocks * R, cut.n), rr)
         if w1 == w0:
             cut.at(w0, not_steady=True)
             break
