@@ -168,7 +168,7 @@ def kd_loss_tail_bucket(
     if targets.n_tokens == 0:
         return student_logits.sum() * 0.0
     tau = float(temperature)
-    a = student_logits / tau
+    a = student_logits / tau if tau != 1.0 else student_logits  # z / 1 is z, bit for bit
     lse = torch.logsumexp(a, dim=1)
     rows, indices = targets.rows, targets.indices
     log_s = a[rows, indices] - lse[rows]                      # log σ_j(v), v ∈ S_j
