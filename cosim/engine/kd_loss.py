@@ -236,7 +236,8 @@ def _tail_bucket_log_domain(
     student_logits: torch.Tensor, targets: SparseTargets, tau: float
 ) -> torch.Tensor:
     """:func:`kd_loss_tail_bucket` by plain autograd over log-sum-exps (no underflow;
-    a dozen dense passes over [T, V] where the fused form needs three)."""
+    about 18 dense passes over [T, V], forward and backward, where the fused form
+    makes 5: 0.23 s against 0.11 s at [256, 49152] on 2 cores)."""
     a = student_logits / tau if tau != 1.0 else student_logits  # z / 1 is z, bit for bit
     lse = torch.logsumexp(a, dim=1)
     rows, indices = targets.rows, targets.indices
