@@ -48,7 +48,8 @@ class MetricRow:
         return asdict(self)
 
 
-#: Scores of batches already run: batch content → (summed loss [nats], correct, positions).
+#: Scores of batches already run: batch content and shape → (summed loss [nats], correct,
+#: positions).
 BatchScores = dict[bytes, tuple[float, int, int]]
 
 

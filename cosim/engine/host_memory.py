@@ -16,10 +16,11 @@ faults and 47 s of kernel time (of 155 s user time on 2 cores).
 :func:`keep_freed_memory` sets ``M_MMAP_MAX = 0`` (every allocation comes from
 the heap) and ``M_TRIM_THRESHOLD`` to its largest value (2 GiB, so the heap
 keeps what was freed): a freed tensor's pages serve the next one. Measured on
-the quickstart run (2 cores): 0.5 million page faults and 2 s of kernel time,
-the engine's local updates and evaluations about a quarter faster. The heap
-stays at its peak size until the process ends (the quickstart run's peak
-resident memory: 2.6 GB instead of 2.4 GB).
+the quickstart run (2 cores shared with other work, side by side): 0.5
+million page faults and 2 s of kernel time, the run 112 s → 80 s (its local
+updates and evaluations a quarter to a third faster). The heap stays at its
+peak size until the process ends (the quickstart run's peak resident memory:
+2.6-2.8 GB instead of 2.4 GB).
 
 The setting is process-wide and changes no computed value (only where
 tensors live). Elsewhere than glibc (macOS, musl) it does nothing.
