@@ -155,20 +155,90 @@ def sparse_kd_loss(
                            targets.floor, targets.neg_entropy, targets.mass, float(temperature))
 
 
+class _TailBucketKD(torch.autograd.Function):
+    """The tail-bucket KL in one buffer: forward keeps ``e = exp((z − max z)/τ)`` with the
+    reported entries zeroed (so ``Σ_v e`` is the tail's sum ``E_tail``); backward forms the
+    gradient from it in one pass (see :func:`kd_loss_tail_bucket`)."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, rows: torch.Tensor, indices: torch.Tensor,  # type: ignore[override]
+                probs: torch.Tensor, residual: torch.Tensor, vocab_size: int,
+                tau: float) -> torch.Tensor:
+        n = logits.shape[0]
+        z = logits.detach()
+        inv = 1.0 / tau
+        top = z.amax(dim=1)
+        # x = (z − max z)/τ; e = exp(x), in one fused pass and one in-place pass
+        e = torch.addcmul((-inv * top)[:, None], z, top.new_ones(()), value=inv)
+        x_s = e[rows, indices]                                   # x_j(v), v ∈ S_j
+        e.exp_()
+        e_s = e[rows, indices]
+        e.index_put_((rows, indices), e.new_zeros(()))
+        tail = e.sum(dim=1)                                      # E_tail = Σ_{v∉S} e
+        total = tail + torch.zeros_like(tail).index_add_(0, rows, e_s)   # E = Σ_v e
+        log_total = torch.log(total)                             # logsumexp(z/τ) − max z/τ
+        log_s = x_s - log_total[rows]                            # log σ_j(v), v ∈ S_j
+        has_tail = torch.bincount(rows, minlength=n) < vocab_size
+        residual = torch.where(has_tail, residual.to(z.dtype), torch.zeros_like(tail))
+        probs = probs.to(z.dtype)
+        mass = (torch.zeros_like(tail).index_add_(0, rows, probs) + residual).clamp_min(
+            torch.finfo(z.dtype).tiny)
+        p = probs / mass[rows]
+        r = residual / mass
+        log_tail = torch.log(tail) - log_total                  # log t_j
+        kl = torch.zeros_like(tail).index_add_(0, rows, torch.xlogy(p, p) - p * log_s)
+        kl = kl + torch.xlogy(r, r) - torch.where(r > 0, r * log_tail, torch.zeros_like(r))
+        ctx.save_for_backward(e, e_s, rows, indices, p, r, total, tail)
+        ctx.tau = tau
+        return kl.sum() * (tau * tau / n)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        e, e_s, rows, indices, p, r, total, tail = ctx.saved_tensors
+        coef = grad_out * (ctx.tau / e.shape[0])
+        c = torch.zeros_like(total).index_add_(0, rows, p) + r      # Σ_S p̃ + r̃ (1 or 0)
+        r_per_tail = torch.where(r > 0, r / tail, torch.zeros_like(r))
+        grad = e * (coef * (c / total - r_per_tail))[:, None]      # v ∉ S_j (e is 0 on S_j)
+        grad.index_put_((rows, indices), coef * (e_s * (c / total)[rows] - p))  # v ∈ S_j
+        return grad, None, None, None, None, None, None
+
+
 def kd_loss_tail_bucket(
     student_logits: torch.Tensor, targets: SparseTargets | SparseLogits, temperature: float = 1.0
 ) -> torch.Tensor:
     """``τ² · mean_j KL_{k+1}(q_j ‖ fold(softmax(z_j / τ)))`` (scalar tensor).
 
     See the module docstring. ``student_logits`` [T, V], row j aligned with
-    target token j; differentiable with respect to them (plain autograd: a
-    few dense passes over [T, V], no dense teacher).
+    target token j; differentiable with respect to them; no dense teacher.
+    With ``e = exp((z_j − max z_j)/τ)``, ``E = Σ_v e``, ``E_t = Σ_{v∉S_j} e``,
+    normalised targets p̃, r̃ and ``c = Σ_S p̃ + r̃`` (1, or 0 for an empty
+    row), the gradient is formed directly in one dense buffer::
+
+        ∂L/∂z_j(v) = (τ / T) · (c · e(v)/E − p̃(v))          v ∈ S_j
+                   = (τ / T) · e(v) · (c/E − r̃/E_t)          v ∉ S_j
+
+    A row whose tail exponentials all underflow (its unreported logits some
+    87 nats below its largest at τ = 1) would give E_t = 0; then the loss is
+    recomputed in the log domain by :func:`_tail_bucket_log_domain`.
     """
     targets = _aligned_targets(student_logits, targets)
     if targets.n_tokens == 0:
         return student_logits.sum() * 0.0
     tau = float(temperature)
-    a = student_logits / tau
+    loss = _TailBucketKD.apply(student_logits, targets.rows, targets.indices, targets.probs,
+                               targets.residual, targets.vocab_size, tau)
+    if torch.isfinite(loss):
+        return loss
+    return _tail_bucket_log_domain(student_logits, targets, tau)
+
+
+def _tail_bucket_log_domain(
+    student_logits: torch.Tensor, targets: SparseTargets, tau: float
+) -> torch.Tensor:
+    """:func:`kd_loss_tail_bucket` by plain autograd over log-sum-exps (no underflow;
+    about 18 dense passes over [T, V], forward and backward, where the fused form
+    makes 5: 0.23 s against 0.11 s at [256, 49152] on 2 cores)."""
+    a = student_logits / tau if tau != 1.0 else student_logits  # z / 1 is z, bit for bit
     lse = torch.logsumexp(a, dim=1)
     rows, indices = targets.rows, targets.indices
     log_s = a[rows, indices] - lse[rows]                      # log σ_j(v), v ∈ S_j

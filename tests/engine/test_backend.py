@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cosim.engine import backend as backend_module
-from cosim.engine import codec
+from cosim.engine import codec, evaluation
 from cosim.engine.backend import DistillationBackend
 from cosim.engine.methods import adapters_from_bytes, pack_downlink, unpack_downlink
 from cosim.engine.strategies import build_strategy
@@ -297,3 +297,25 @@ def test_evaluation_runs_the_model_only_when_the_scored_weights_changed(
     # the reused rows are what scoring the same weights again gives
     fresh = DistillationBackend(tiny_clients(), TINY_DATA, tiny_distillation("local_only"), 0)
     assert fresh.evaluate(GPT2) == first
+
+
+def test_a_batch_in_two_splits_is_run_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The union split's share of the own domain, batch-aligned, reuses the own split's
+    scores: one forward pass fewer, the same rows as scoring each split alone."""
+    engine = DistillationBackend(tiny_clients(), TINY_DATA, tiny_distillation("local_only"), 0)
+    client = engine.client_model(GPT2)
+    own = engine.data.tests["shakespeare/comedies"][:4]
+    other = engine.data.tests["kjv/law"][:2]
+    splits = {"own": own, "union": torch.cat([own[:2], other])}
+    alone = [evaluation.evaluate_sequences(client, s, batch_size=2) for s in splits.values()]
+    passes: list[int] = []
+    run = evaluation.score_batch
+
+    def counted(*args: object) -> tuple[float, int, int]:
+        passes.append(1)
+        return run(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(evaluation, "score_batch", counted)
+    rows = evaluation.evaluate_client(client, splits, batch_size=2)
+    assert len(passes) == 3  # own: 2 batches, union: 1 new (its first is own's first)
+    assert [(r.loss, r.accuracy, r.tokens) for r in rows] == alone
