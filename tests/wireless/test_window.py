@@ -155,3 +155,26 @@ def test_a_link_alone_changes_nothing(name, monkeypatch):
         assert a.end_s == b.end_s and a.delivered_bytes == b.delivered_bytes
         np.testing.assert_array_equal(a.packets.delivery_s, b.packets.delivery_s)
         np.testing.assert_array_equal(a.packets.attempts, b.packets.attempts)
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=() if "shannon" in n else pytest.mark.slow) for n in CONFIGS]
+)
+def test_transfers_closing_together_change_nothing(name, monkeypatch):
+    """37 uploads of one size start together each round, so several transfers finish in
+    the same HARQ round trip of a window: their ends and packet times are still those of
+    slot-by-slot stepping."""
+    sizes = [3000] * 37
+    on, slots_in_windows, tbs_on = run(CONFIGS[name], 37, True, monkeypatch, sizes)
+    off, _, tbs_off = run(CONFIGS[name], 37, False, monkeypatch, sizes)
+    assert slots_in_windows > 0
+    assert len(tbs_on) == len(tbs_off)
+    for a, b in zip(tbs_on, tbs_off, strict=True):
+        np.testing.assert_array_equal(a, b)
+    key = lambda r: (r.client, r.round)  # noqa: E731
+    on, off = sorted(on, key=key), sorted(off, key=key)
+    assert [key(r) for r in on] == [key(r) for r in off]
+    for a, b in zip(on, off, strict=True):
+        assert a.end_s == b.end_s and a.delivered_bytes == b.delivered_bytes
+        np.testing.assert_array_equal(a.packets.delivery_s, b.packets.delivery_s)
+        np.testing.assert_array_equal(a.packets.attempts, b.packets.attempts)
