@@ -124,16 +124,23 @@ def test_block_fading_is_constant_within_a_block():
 
 
 def test_clarke_stored_design_is_the_computed_one(tmp_path):
-    """The shipped filter design (loaded without scipy) is bit-for-bit what
-    compute_design gives; a missing or stale file falls back to computing it."""
+    """The shipped filter design (loaded without scipy) is what compute_design gives on
+    this machine; a missing or stale file falls back to computing it.
+
+    Not bit for bit: NumPy's exp and FFT pick SIMD kernels by CPU (AVX2 or AVX-512),
+    whose last bits differ, and the square root of the spectrum's near-zero tail
+    magnifies them (measured: 4.7e-11 in g, 1.8e-12 in the weights). Runs load the
+    stored file, so every machine uses one design; a design for other constants would
+    differ by far more than 1e-9."""
     import cosim.wireless.fading.clarke as clarke
 
     g, weights, residual = clarke.compute_design()
     assert clarke.DESIGN_FILE.is_file()
     with np.load(clarke.DESIGN_FILE) as f:
         assert np.array_equal(f["params"], clarke._params())
-        assert np.array_equal(f["g"], g) and np.array_equal(f["weights"], weights)
-        assert float(f["residual"]) == residual
+        np.testing.assert_allclose(f["g"], g, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(f["weights"], weights, rtol=0, atol=1e-9)
+        assert float(f["residual"]) == pytest.approx(residual, rel=1e-6)
     stale = tmp_path / "d.npz"
     np.savez(stale, params=clarke._params() + 1, g=g[:3], weights=weights[:2], residual=0.0)
     stored = clarke._design()
@@ -144,8 +151,8 @@ def test_clarke_stored_design_is_the_computed_one(tmp_path):
     finally:
         clarke.DESIGN_FILE = kept
         clarke._design.cache_clear()
-    for a, b in zip(stored, fresh, strict=True):
-        assert np.array_equal(a, b)
+    for a, b in zip(stored, fresh, strict=True):  # g's FFT sums 513 taps' differences
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-7)
 
 
 def test_clarke_covariance_of_the_construction_is_the_target():
