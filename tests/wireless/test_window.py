@@ -96,6 +96,21 @@ def run(
     return results, sum(calls), tbs
 
 
+def assert_same_runs(on: list, tbs_on: list, off: list, tbs_off: list) -> None:
+    """Every TB row (byte range, slots, RBs, SNR) and every transfer's end, bytes, packet
+    delivery times and attempts are equal in the two runs of :func:`run`."""
+    assert len(tbs_on) == len(tbs_off)
+    for a, b in zip(tbs_on, tbs_off, strict=True):
+        np.testing.assert_array_equal(a, b)
+    key = lambda r: (r.client, r.round)  # noqa: E731
+    on, off = sorted(on, key=key), sorted(off, key=key)
+    assert [key(r) for r in on] == [key(r) for r in off]
+    for a, b in zip(on, off, strict=True):
+        assert a.end_s == b.end_s and a.delivered_bytes == b.delivered_bytes
+        np.testing.assert_array_equal(a.packets.delivery_s, b.packets.delivery_s)
+        np.testing.assert_array_equal(a.packets.attempts, b.packets.attempts)
+
+
 CASES = [
     pytest.param(name, n, marks=() if n == 37 and "shannon" in name else pytest.mark.slow)
     for name in CONFIGS
@@ -112,17 +127,8 @@ def test_windows_change_nothing(name, n, monkeypatch):
     cfg = CONFIGS[name]
     on, slots_in_windows, tbs_on = run(cfg, n, True, monkeypatch)
     off, _, tbs_off = run(cfg, n, False, monkeypatch)
-    assert len(tbs_on) == len(tbs_off)
-    for a, b in zip(tbs_on, tbs_off, strict=True):  # every TB: byte range, slots, RBs, SNR
-        np.testing.assert_array_equal(a, b)
     assert (slots_in_windows > 0) == ((name, n) not in NEVER_STEADY)
-    key = lambda r: (r.client, r.round)  # noqa: E731
-    on, off = sorted(on, key=key), sorted(off, key=key)
-    assert [key(r) for r in on] == [key(r) for r in off]
-    for a, b in zip(on, off, strict=True):
-        assert a.end_s == b.end_s and a.delivered_bytes == b.delivered_bytes
-        np.testing.assert_array_equal(a.packets.delivery_s, b.packets.delivery_s)
-        np.testing.assert_array_equal(a.packets.attempts, b.packets.attempts)
+    assert_same_runs(on, tbs_on, off, tbs_off)
 
 
 ALONE = {
@@ -145,16 +151,7 @@ def test_a_link_alone_changes_nothing(name, monkeypatch):
     on, slots_fast, tbs_on = run(ALONE[name], 8, True, monkeypatch, sizes)
     off, _, tbs_off = run(ALONE[name], 8, False, monkeypatch, sizes)
     assert slots_fast > 100
-    assert len(tbs_on) == len(tbs_off)
-    for a, b in zip(tbs_on, tbs_off, strict=True):
-        np.testing.assert_array_equal(a, b)
-    key = lambda r: (r.client, r.round)  # noqa: E731
-    on, off = sorted(on, key=key), sorted(off, key=key)
-    assert [key(r) for r in on] == [key(r) for r in off]
-    for a, b in zip(on, off, strict=True):
-        assert a.end_s == b.end_s and a.delivered_bytes == b.delivered_bytes
-        np.testing.assert_array_equal(a.packets.delivery_s, b.packets.delivery_s)
-        np.testing.assert_array_equal(a.packets.attempts, b.packets.attempts)
+    assert_same_runs(on, tbs_on, off, tbs_off)
 
 
 @pytest.mark.parametrize(
@@ -168,13 +165,4 @@ def test_transfers_closing_together_change_nothing(name, monkeypatch):
     on, slots_in_windows, tbs_on = run(CONFIGS[name], 37, True, monkeypatch, sizes)
     off, _, tbs_off = run(CONFIGS[name], 37, False, monkeypatch, sizes)
     assert slots_in_windows > 0
-    assert len(tbs_on) == len(tbs_off)
-    for a, b in zip(tbs_on, tbs_off, strict=True):
-        np.testing.assert_array_equal(a, b)
-    key = lambda r: (r.client, r.round)  # noqa: E731
-    on, off = sorted(on, key=key), sorted(off, key=key)
-    assert [key(r) for r in on] == [key(r) for r in off]
-    for a, b in zip(on, off, strict=True):
-        assert a.end_s == b.end_s and a.delivered_bytes == b.delivered_bytes
-        np.testing.assert_array_equal(a.packets.delivery_s, b.packets.delivery_s)
-        np.testing.assert_array_equal(a.packets.attempts, b.packets.attempts)
+    assert_same_runs(on, tbs_on, off, tbs_off)
